@@ -1,0 +1,590 @@
+//! The database handle.
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use parking_lot::{Mutex, RwLock};
+use uuid::Uuid;
+
+use crate::engine::names::database_file_name;
+use crate::engine::{FORMAT_VERSION, META, META_FORMAT};
+use crate::error::{Error, Result, from_open_error};
+use crate::feed::{CallbackSubscription, Feed, Notification, Subscription};
+use crate::options::Options;
+use crate::record::Record;
+use crate::transactions::{ReadTx, Shared, Transaction, WriteTx};
+
+/// The collection the upstream one-collection API reads and writes.
+pub const DEFAULT_COLLECTION: &str = "default";
+
+enum Handle {
+    ReadWrite(redb::Database),
+    ReadOnly(redb::ReadOnlyDatabase),
+}
+
+/// Identity of an open file: device and inode where the platform has them, so two paths to
+/// one file (a symlink, a hard link, `./x` and `x`) are recognised as the same database.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct FileId(u64, u64, PathBuf);
+
+fn file_id(path: &Path) -> Result<FileId> {
+    let canonical = std::fs::canonicalize(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&canonical)?;
+        Ok(FileId(m.dev(), m.ino(), PathBuf::new()))
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(FileId(0, 0, canonical))
+    }
+}
+
+/// Files this process has open for writing. redb's file lock is per process on some
+/// platforms, so a second open from the same process is refused here.
+static OPEN_FILES: LazyLock<Mutex<HashSet<FileId>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+
+thread_local! {
+    /// Set while this thread runs a closure write, so a nested write fails at once
+    /// instead of waiting for a lock its own thread holds.
+    static IN_WRITE: Cell<bool> = const { Cell::new(false) };
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    handle: RwLock<Option<Handle>>,
+    /// The explicit transaction, if one is open, so `close` can roll it back.
+    explicit: Mutex<Option<Arc<Mutex<Option<WriteTx>>>>>,
+    registered: Mutex<Option<FileId>>,
+    closing: AtomicBool,
+}
+
+/// An open BlazeDB database: one file holding many named collections of records.
+///
+/// The handle is cheap to clone and `Send + Sync`: clones share one open file. Readers on
+/// any number of threads run in parallel with the one writer; each read sees the last
+/// commit as of its start.
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.inner.shared.path)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// The platform's directory for databases opened by name.
+///
+/// Linux: `$XDG_DATA_HOME/blazedb` or `~/.local/share/blazedb`; Apple:
+/// `~/Library/Application Support/BlazeDB`.
+pub fn default_directory() -> Result<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    if cfg!(target_vendor = "apple") {
+        let home = home.ok_or_else(|| Error::invalid_input("HOME is not set"))?;
+        return Ok(home.join("Library/Application Support/BlazeDB"));
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+        return Ok(PathBuf::from(x).join("blazedb"));
+    }
+    let home = home.ok_or_else(|| Error::invalid_input("HOME is not set"))?;
+    Ok(home.join(".local/share/blazedb"))
+}
+
+impl Database {
+    /// Opens (or creates) the database file at `path`.
+    ///
+    /// Fails with `DatabaseLocked` if the file is open for writing by another handle, in
+    /// this process or another; the file is not touched in that case.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Database> {
+        let path = path.as_ref().to_path_buf();
+        let exists = path.exists();
+        if !exists && (options.read_only || !options.create) {
+            return Err(Error::InvalidInput(format!(
+                "no database at {}",
+                path.display()
+            )));
+        }
+        if exists && path.is_dir() {
+            return Err(Error::InvalidInput(format!(
+                "{} is a directory",
+                path.display()
+            )));
+        }
+        let mut registered = None;
+        if !options.read_only && exists {
+            let id = file_id(&path)?;
+            if !OPEN_FILES.lock().insert(id.clone()) {
+                return Err(Error::DatabaseLocked { path });
+            }
+            registered = Some(id);
+        }
+        let result = Self::open_registered(&path, options, registered.clone());
+        if result.is_err()
+            && let Some(id) = registered
+        {
+            OPEN_FILES.lock().remove(&id);
+        }
+        result
+    }
+
+    fn open_registered(
+        path: &Path,
+        options: Options,
+        mut registered: Option<FileId>,
+    ) -> Result<Database> {
+        let mut builder = redb::Builder::new();
+        builder.set_cache_size(options.cache_size);
+        let handle = if options.read_only {
+            let db = builder
+                .open_read_only(path)
+                .map_err(|e| from_open_error(e, path))?;
+            check_format_ro(&db)?;
+            Handle::ReadOnly(db)
+        } else {
+            let db = builder.create(path).map_err(|e| from_open_error(e, path))?;
+            if registered.is_none() {
+                let id = file_id(path)?;
+                if !OPEN_FILES.lock().insert(id.clone()) {
+                    return Err(Error::DatabaseLocked {
+                        path: path.to_path_buf(),
+                    });
+                }
+                registered = Some(id);
+            }
+            if let Err(e) = init_format(&db) {
+                if let Some(id) = &registered {
+                    OPEN_FILES.lock().remove(id);
+                }
+                return Err(e);
+            }
+            Handle::ReadWrite(db)
+        };
+        let shared = Arc::new(Shared {
+            path: path.to_path_buf(),
+            feed: Arc::new(Feed::new(options.feed_capacity)),
+            options,
+            closed: AtomicBool::new(false),
+            gate: Arc::new(Mutex::new(())),
+        });
+        Ok(Database {
+            inner: Arc::new(Inner {
+                shared,
+                handle: RwLock::new(Some(handle)),
+                explicit: Mutex::new(None),
+                registered: Mutex::new(registered),
+                closing: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Opens (or creates) the database called `name` in the platform directory (see
+    /// [`default_directory`]). `name` follows upstream's rules: `notes` becomes
+    /// `notes.blazedb`; empty names, `..`, separators, NUL and names over 255 characters are
+    /// `InvalidInput`.
+    pub fn open_default(name: &str, options: Options) -> Result<Database> {
+        let file = database_file_name(name)?;
+        let dir = default_directory()?;
+        create_private_dir(&dir)?;
+        Database::open(dir.join(file), options)
+    }
+
+    /// The file this handle opened.
+    pub fn path(&self) -> &Path {
+        &self.inner.shared.path
+    }
+
+    /// Whether [`Self::close`] has run.
+    pub fn is_closed(&self) -> bool {
+        self.inner.shared.closed.load(Ordering::SeqCst)
+    }
+
+    /// Closes the database. Idempotent. An open explicit transaction is rolled back, never
+    /// committed; writes in flight on other threads finish first. Every later call on this
+    /// handle, its clones, its snapshots and its transactions returns `Closed`.
+    pub fn close(&self) -> Result<()> {
+        if self.inner.closing.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Some(slot) = self.inner.explicit.lock().take()
+            && let Some(tx) = slot.lock().take()
+        {
+            tx.rollback();
+        }
+        // Waits for closure reads and writes in flight: they hold the read side.
+        let mut guard = self.inner.handle.write();
+        self.inner.shared.closed.store(true, Ordering::SeqCst);
+        let handle = guard.take();
+        drop(guard);
+        drop(handle);
+        self.inner.shared.feed.close();
+        if let Some(id) = self.inner.registered.lock().take() {
+            OPEN_FILES.lock().remove(&id);
+        }
+        Ok(())
+    }
+
+    fn with_rw<T>(&self, f: impl FnOnce(&redb::Database) -> Result<T>) -> Result<T> {
+        let guard = self.inner.handle.read_recursive();
+        self.inner.shared.check_open()?;
+        match guard.as_ref() {
+            Some(Handle::ReadWrite(db)) => f(db),
+            Some(Handle::ReadOnly(_)) => Err(Error::PermissionDenied(format!(
+                "{} was opened read-only",
+                self.path().display()
+            ))),
+            None => Err(Error::Closed),
+        }
+    }
+
+    fn acquire_gate(&self) -> Result<parking_lot::ArcMutexGuard<parking_lot::RawMutex, ()>> {
+        let shared = &self.inner.shared;
+        shared
+            .gate
+            .try_lock_arc_for(shared.options.busy_timeout)
+            .ok_or_else(|| {
+                Error::TransactionFailed(format!(
+                    "another write transaction held the database for {:?}",
+                    shared.options.busy_timeout
+                ))
+            })
+    }
+
+    /// Runs `f` in a write transaction: commits if it returns `Ok`, rolls back if it returns
+    /// `Err` (or panics). Only one write transaction runs at a time; others wait up to the
+    /// busy timeout. A write nested inside another on the same thread fails at once with
+    /// `TransactionFailed`.
+    pub fn write<T>(&self, f: impl FnOnce(&mut WriteTx) -> Result<T>) -> Result<T> {
+        if IN_WRITE.with(Cell::get) {
+            return Err(Error::TransactionFailed(
+                "a write transaction is already running on this thread".into(),
+            ));
+        }
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                IN_WRITE.with(|c| c.set(false));
+            }
+        }
+        IN_WRITE.with(|c| c.set(true));
+        let _reset = Reset;
+        self.with_rw(|db| {
+            let gate = self.acquire_gate()?;
+            self.inner.shared.check_open()?;
+            let mut tx = WriteTx::begin(db, self.inner.shared.clone(), gate)?;
+            match f(&mut tx) {
+                Ok(v) => {
+                    tx.commit()?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    tx.rollback();
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    /// Runs `f` on a read snapshot of the last commit.
+    pub fn read<T>(&self, f: impl FnOnce(&ReadTx) -> Result<T>) -> Result<T> {
+        let guard = self.inner.handle.read_recursive();
+        self.inner.shared.check_open()?;
+        let tx = match guard.as_ref() {
+            Some(Handle::ReadWrite(db)) => ReadTx::begin(db, self.inner.shared.clone())?,
+            Some(Handle::ReadOnly(db)) => ReadTx::begin(db, self.inner.shared.clone())?,
+            None => return Err(Error::Closed),
+        };
+        f(&tx)
+    }
+
+    /// A read snapshot that lives until dropped: its reads keep seeing the database as of
+    /// this call while other threads commit. Long-lived snapshots keep old pages from being
+    /// reused, so drop them when done.
+    pub fn snapshot(&self) -> Result<ReadTx> {
+        let guard = self.inner.handle.read_recursive();
+        self.inner.shared.check_open()?;
+        match guard.as_ref() {
+            Some(Handle::ReadWrite(db)) => ReadTx::begin(db, self.inner.shared.clone()),
+            Some(Handle::ReadOnly(db)) => ReadTx::begin(db, self.inner.shared.clone()),
+            None => Err(Error::Closed),
+        }
+    }
+
+    /// Begins an explicit transaction (see [`Transaction`]). Only one may be open per
+    /// handle; a second `begin` while one is open fails with `TransactionFailed`, as
+    /// upstream's nested `beginTransaction` does.
+    pub fn begin(&self) -> Result<Transaction> {
+        let mut explicit = self.inner.explicit.lock();
+        if let Some(slot) = explicit.as_ref()
+            && slot.lock().is_some()
+        {
+            return Err(Error::TransactionFailed(
+                "a transaction is already in progress".into(),
+            ));
+        }
+        let tx = self.with_rw(|db| {
+            let gate = self.acquire_gate()?;
+            self.inner.shared.check_open()?;
+            WriteTx::begin(db, self.inner.shared.clone(), gate)
+        })?;
+        let (handle, slot) = Transaction::new(tx);
+        *explicit = Some(slot);
+        Ok(handle)
+    }
+
+    /// Makes every relaxed commit so far durable (one fsync). A no-op cost under immediate
+    /// durability beyond an empty commit.
+    pub fn sync(&self) -> Result<()> {
+        self.with_rw(|db| {
+            let _gate = self.acquire_gate()?;
+            let mut txn = db.begin_write()?;
+            txn.set_durability(redb::Durability::Immediate)?;
+            txn.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Subscribes to this database's commits (see [`crate::feed`]).
+    pub fn subscribe(&self) -> Result<Subscription> {
+        self.inner.shared.check_open()?;
+        Ok(self.inner.shared.feed.subscribe())
+    }
+
+    /// Calls `f` with each commit's changes on a delivery thread of its own, until the
+    /// returned handle is cancelled or dropped or the database closes.
+    pub fn on_change<F>(&self, f: F) -> Result<CallbackSubscription>
+    where
+        F: Fn(Notification) + Send + 'static,
+    {
+        let sub = self.subscribe()?;
+        Ok(sub.into_callback(f)?)
+    }
+
+    /// Inserts a record into `collection` (created on first write) and returns its id.
+    ///
+    /// The id comes from the record's `id` field (a uuid, or a string holding one), else a
+    /// new UUIDv4. `createdAt` and `project` are stamped when absent. An id already stored
+    /// (even soft-deleted) gives `RecordExists`.
+    pub fn insert(&self, collection: &str, record: Record) -> Result<Uuid> {
+        self.write(|tx| tx.insert(collection, record))
+    }
+
+    /// Inserts many records in one commit, all or nothing.
+    pub fn insert_many(&self, collection: &str, records: Vec<Record>) -> Result<Vec<Uuid>> {
+        self.write(|tx| tx.insert_many(collection, records))
+    }
+
+    /// The live record with this id.
+    pub fn get(&self, collection: &str, id: Uuid) -> Result<Option<Record>> {
+        self.read(|tx| tx.get(collection, id))
+    }
+
+    /// Many records by id, lined up with `ids` (`None` where missing).
+    pub fn get_many(&self, collection: &str, ids: &[Uuid]) -> Result<Vec<Option<Record>>> {
+        self.read(|tx| tx.get_many(collection, ids))
+    }
+
+    /// Whether a live record has this id.
+    pub fn exists(&self, collection: &str, id: Uuid) -> Result<bool> {
+        self.read(|tx| tx.exists(collection, id))
+    }
+
+    /// Every live record in id order.
+    pub fn all(&self, collection: &str) -> Result<Vec<Record>> {
+        self.read(|tx| tx.all(collection))
+    }
+
+    /// A page of live records in id order; deterministic across calls.
+    pub fn page(&self, collection: &str, offset: usize, limit: usize) -> Result<Vec<Record>> {
+        self.read(|tx| tx.page(collection, offset, limit))
+    }
+
+    /// Number of live records, in O(1).
+    pub fn count(&self, collection: &str) -> Result<u64> {
+        self.read(|tx| tx.count(collection))
+    }
+
+    /// Replaces a live record; `RecordNotFound` if it is missing or soft-deleted.
+    /// `createdAt` and `project` are kept unless the new record sets them; `updatedAt` is
+    /// stamped.
+    pub fn update(&self, collection: &str, id: Uuid, record: Record) -> Result<()> {
+        self.write(|tx| tx.update(collection, id, record))
+    }
+
+    /// Merges `fields` into a live record and stamps `updatedAt`.
+    pub fn update_fields(&self, collection: &str, id: Uuid, fields: Record) -> Result<()> {
+        self.write(|tx| tx.update_fields(collection, id, fields))
+    }
+
+    /// Replaces the live record with this id, or inserts it; returns `true` if it inserted.
+    /// A soft-deleted record is replaced by the new one (counted as an insert).
+    pub fn upsert(&self, collection: &str, id: Uuid, record: Record) -> Result<bool> {
+        self.write(|tx| tx.upsert(collection, id, record))
+    }
+
+    /// Deletes a record; `true` if a live record was removed. Deleting a missing id is fine.
+    pub fn delete(&self, collection: &str, id: Uuid) -> Result<bool> {
+        self.write(|tx| tx.delete(collection, id))
+    }
+
+    /// Deletes many records in one commit; returns how many live ones were removed.
+    pub fn delete_many(&self, collection: &str, ids: &[Uuid]) -> Result<usize> {
+        self.write(|tx| tx.delete_many(collection, ids))
+    }
+
+    /// Hides a record from reads, counts and queries, keeping it until [`Self::purge`].
+    pub fn soft_delete(&self, collection: &str, id: Uuid) -> Result<()> {
+        self.write(|tx| tx.soft_delete(collection, id))
+    }
+
+    /// Removes soft-deleted records for good; returns how many.
+    pub fn purge(&self, collection: &str) -> Result<u64> {
+        self.write(|tx| tx.purge(collection))
+    }
+
+    /// Every collection's name.
+    pub fn collections(&self) -> Result<Vec<String>> {
+        self.read(|tx| tx.collections())
+    }
+
+    /// Renames a collection.
+    pub fn rename_collection(&self, from: &str, to: &str) -> Result<()> {
+        self.write(|tx| tx.rename_collection(from, to))
+    }
+
+    /// Drops a collection and its records; `true` if it existed.
+    pub fn drop_collection(&self, collection: &str) -> Result<bool> {
+        self.write(|tx| tx.drop_collection(collection))
+    }
+
+    /// Runs redb's own integrity check (every page checksum) and reports whether the file
+    /// is sound. Needs exclusive use: fails with `TransactionFailed` while a transaction or
+    /// snapshot is open.
+    pub fn check_integrity(&self) -> Result<bool> {
+        let _gate = self.acquire_gate()?;
+        let mut guard = self.inner.handle.write();
+        self.inner.shared.check_open()?;
+        match guard.as_mut() {
+            Some(Handle::ReadWrite(db)) => db
+                .check_integrity()
+                .map_err(|e| from_open_error(e, &self.inner.shared.path)),
+            Some(Handle::ReadOnly(_)) => Err(Error::PermissionDenied(
+                "integrity check needs a writable handle".into(),
+            )),
+            None => Err(Error::Closed),
+        }
+    }
+
+    /// Compacts the file, returning the bytes reclaimed. Needs exclusive use, like
+    /// [`Self::check_integrity`].
+    pub fn compact(&self) -> Result<u64> {
+        let _gate = self.acquire_gate()?;
+        let mut guard = self.inner.handle.write();
+        self.inner.shared.check_open()?;
+        let before = std::fs::metadata(&self.inner.shared.path)?.len();
+        match guard.as_mut() {
+            Some(Handle::ReadWrite(db)) => while db.compact()? {},
+            Some(Handle::ReadOnly(_)) => {
+                return Err(Error::PermissionDenied(
+                    "compaction needs a writable handle".into(),
+                ));
+            }
+            None => return Err(Error::Closed),
+        }
+        let after = std::fs::metadata(&self.inner.shared.path)?.len();
+        Ok(before.saturating_sub(after))
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last clone is gone: release the process-wide registration.
+        if let Some(id) = self.registered.lock().take() {
+            OPEN_FILES.lock().remove(&id);
+        }
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.feed.close();
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)?;
+    Ok(())
+}
+
+/// Writes the format marker into a new file, or checks it in an existing one.
+fn init_format(db: &redb::Database) -> Result<()> {
+    {
+        let rtxn = redb::ReadableDatabase::begin_read(db)?;
+        match rtxn.open_table(META) {
+            Ok(t) => return check_format_value(t.get(META_FORMAT)?.map(|v| v.value().to_vec())),
+            Err(redb::TableError::TableDoesNotExist(_)) => {
+                if rtxn.list_tables()?.next().is_some() {
+                    return Err(Error::InvalidData(
+                        "this redb file is not a BlazeDB database".into(),
+                    ));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        meta.insert(META_FORMAT, FORMAT_VERSION.to_le_bytes().as_slice())?;
+        drop(txn.open_table(crate::engine::COLLECTIONS)?);
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+fn check_format_ro(db: &redb::ReadOnlyDatabase) -> Result<()> {
+    let rtxn = redb::ReadableDatabase::begin_read(db)?;
+    match rtxn.open_table(META) {
+        Ok(t) => check_format_value(t.get(META_FORMAT)?.map(|v| v.value().to_vec())),
+        Err(redb::TableError::TableDoesNotExist(_)) => Err(Error::InvalidData(
+            "this redb file is not a BlazeDB database".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn check_format_value(v: Option<Vec<u8>>) -> Result<()> {
+    match v.as_deref() {
+        Some(b) if b.len() == 4 => {
+            let mut a = [0u8; 4];
+            a.copy_from_slice(b);
+            let found = u32::from_le_bytes(a);
+            if found == FORMAT_VERSION {
+                Ok(())
+            } else {
+                Err(Error::CorruptedData(format!(
+                    "database format {found} is not supported by this build (it reads {FORMAT_VERSION})"
+                )))
+            }
+        }
+        _ => Err(Error::CorruptedData(
+            "database format marker is missing or malformed".into(),
+        )),
+    }
+}

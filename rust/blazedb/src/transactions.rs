@@ -1,0 +1,867 @@
+//! Transactions: closure writes and reads, snapshots, and the explicit handle.
+//!
+//! Every write goes through a [`WriteTx`], which wraps one redb write transaction. redb gives
+//! the isolation (readers see the last commit as of their start) and the atomicity (a
+//! transaction commits whole or not at all); this layer adds the collection catalog, the
+//! counters and the change list, all inside the same redb transaction, so rollback undoes
+//! them together. Later layers (indexes, full-text postings) hook into `put_record` and
+//! `remove_record` and inherit the same guarantee.
+//!
+//! Each operation validates everything before it writes anything, so an operation that
+//! fails with a typed error leaves the transaction exactly as it was; a storage failure in
+//! the middle of a write poisons the transaction and its commit is refused.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::{ArcMutexGuard, Mutex, RawMutex};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition};
+use uuid::Uuid;
+
+use crate::engine::catalog::{self, CollectionInfo};
+use crate::engine::encoding::{
+    DecodedRecord, FLAG_SOFT_DELETED, decode_record, encode_record, record_flags,
+};
+use crate::engine::names::validate_name;
+use crate::engine::{COLLECTIONS, RecordKey, records_table_name};
+use crate::error::{Error, Result};
+use crate::feed::{Change, ChangeKind, Feed};
+use crate::options::Options;
+use crate::record::{
+    CREATED_AT_FIELD, ID_FIELD, IS_DELETED_FIELD, PROJECT_FIELD, Record, UPDATED_AT_FIELD,
+};
+use crate::value::{Timestamp, Value};
+
+type RecordTable<'t> = Table<'t, RecordKey, &'static [u8]>;
+
+/// State shared by a database handle and every transaction it started.
+pub(crate) struct Shared {
+    pub(crate) path: std::path::PathBuf,
+    pub(crate) options: Options,
+    pub(crate) feed: Arc<Feed>,
+    pub(crate) closed: AtomicBool,
+    /// Serializes writers ahead of redb, so a writer can wait with a timeout instead of
+    /// blocking forever inside `begin_write`.
+    pub(crate) gate: Arc<Mutex<()>>,
+}
+
+impl Shared {
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn key(id: Uuid) -> RecordKey {
+    id.as_u128()
+}
+
+fn records_def(name: &str) -> TableDefinition<'_, RecordKey, &'static [u8]> {
+    TableDefinition::new(name)
+}
+
+/// Reads one stored record, tombstones included.
+fn get_raw<T: ReadableTable<RecordKey, &'static [u8]>>(
+    t: &T,
+    id: Uuid,
+) -> Result<Option<DecodedRecord>> {
+    match t.get(key(id))? {
+        Some(v) => Ok(Some(decode_record(v.value(), Some(id))?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads one live record; soft-deleted ones read as absent.
+fn get_live<T: ReadableTable<RecordKey, &'static [u8]>>(t: &T, id: Uuid) -> Result<Option<Record>> {
+    Ok(get_raw(t, id)?
+        .filter(|d| d.flags & FLAG_SOFT_DELETED == 0)
+        .map(|d| d.record))
+}
+
+fn exists_live<T: ReadableTable<RecordKey, &'static [u8]>>(t: &T, id: Uuid) -> Result<bool> {
+    match t.get(key(id))? {
+        Some(v) => Ok(record_flags(v.value())? & FLAG_SOFT_DELETED == 0),
+        None => Ok(false),
+    }
+}
+
+/// Live records in id order, skipping `offset` of them and returning at most `limit`.
+fn scan_page<T: ReadableTable<RecordKey, &'static [u8]>>(
+    t: &T,
+    offset: usize,
+    limit: usize,
+) -> Result<Vec<Record>> {
+    let mut out = Vec::new();
+    let mut skipped = 0usize;
+    if limit == 0 {
+        return Ok(out);
+    }
+    for item in t.iter()? {
+        let (k, v) = item?;
+        let bytes = v.value();
+        if record_flags(bytes)? & FLAG_SOFT_DELETED != 0 {
+            continue;
+        }
+        if skipped < offset {
+            skipped += 1;
+            continue;
+        }
+        let id = Uuid::from_u128(k.value());
+        out.push(decode_record(bytes, Some(id))?.record);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The id an insert will use: the record's `id` (a uuid, or a string holding one), else a
+/// fresh UUIDv4. Anything else in `id` is refused rather than silently replaced.
+fn resolve_id(record: &Record) -> Result<Uuid> {
+    match record.get(ID_FIELD) {
+        None | Some(Value::Null) => Ok(Uuid::new_v4()),
+        Some(Value::Uuid(u)) => Ok(*u),
+        Some(Value::String(s)) => Uuid::parse_str(s).map_err(|_| Error::InvalidField {
+            field: ID_FIELD.into(),
+            reason: format!("{s:?} is not a UUID"),
+        }),
+        Some(other) => Err(Error::InvalidField {
+            field: ID_FIELD.into(),
+            reason: format!(
+                "must be a uuid or a UUID string, not {}",
+                other.kind().name()
+            ),
+        }),
+    }
+}
+
+/// Refuses a record whose `id` field names a different record than `id`.
+fn check_same_id(record: &Record, id: Uuid) -> Result<()> {
+    match record.get(ID_FIELD) {
+        None | Some(Value::Null) => Ok(()),
+        Some(_) => {
+            let theirs = resolve_id(record)?;
+            if theirs == id {
+                Ok(())
+            } else {
+                Err(Error::InvalidField {
+                    field: ID_FIELD.into(),
+                    reason: format!("cannot change the id of record {id} to {theirs}"),
+                })
+            }
+        }
+    }
+}
+
+/// Read-only operations shared by snapshots and write transactions.
+macro_rules! read_ops {
+    () => {
+        /// The live record with this id, or `None` (soft-deleted records read as absent).
+        pub fn get(&self, collection: &str, id: Uuid) -> Result<Option<Record>> {
+            match self.records_ro(collection)? {
+                Some(t) => get_live(&t, id),
+                None => Ok(None),
+            }
+        }
+
+        /// Looks up many ids at once; the result lines up with `ids`.
+        pub fn get_many(&self, collection: &str, ids: &[Uuid]) -> Result<Vec<Option<Record>>> {
+            self.check_batch(ids.len())?;
+            match self.records_ro(collection)? {
+                Some(t) => ids.iter().map(|id| get_live(&t, *id)).collect(),
+                None => Ok(vec![None; ids.len()]),
+            }
+        }
+
+        /// Whether a live record has this id.
+        pub fn exists(&self, collection: &str, id: Uuid) -> Result<bool> {
+            match self.records_ro(collection)? {
+                Some(t) => exists_live(&t, id),
+                None => Ok(false),
+            }
+        }
+
+        /// Every live record, in id order.
+        pub fn all(&self, collection: &str) -> Result<Vec<Record>> {
+            self.page(collection, 0, usize::MAX)
+        }
+
+        /// Live records in id order: `limit` of them after skipping `offset`. The order is
+        /// stable across calls, so pages never overlap or skip.
+        pub fn page(&self, collection: &str, offset: usize, limit: usize) -> Result<Vec<Record>> {
+            match self.records_ro(collection)? {
+                Some(t) => scan_page(&t, offset, limit),
+                None => Ok(Vec::new()),
+            }
+        }
+
+        /// Number of live records, from the catalog counter: O(1).
+        pub fn count(&self, collection: &str) -> Result<u64> {
+            Ok(self.info(collection)?.map_or(0, |i| i.live))
+        }
+
+        /// Number of soft-deleted records waiting for `purge`.
+        pub fn soft_deleted_count(&self, collection: &str) -> Result<u64> {
+            Ok(self.info(collection)?.map_or(0, |i| i.soft_deleted))
+        }
+
+        /// Every collection's name, in name order.
+        pub fn collections(&self) -> Result<Vec<String>> {
+            Ok(self.catalog()?.into_iter().map(|(n, _)| n).collect())
+        }
+    };
+}
+
+/// A read snapshot: every read sees the database as of the moment it began, whatever
+/// commits later.
+pub struct ReadTx {
+    txn: redb::ReadTransaction,
+    shared: Arc<Shared>,
+}
+
+impl ReadTx {
+    pub(crate) fn begin(db: &impl ReadableDatabase, shared: Arc<Shared>) -> Result<Self> {
+        Ok(ReadTx {
+            txn: db.begin_read()?,
+            shared,
+        })
+    }
+
+    fn check_batch(&self, n: usize) -> Result<()> {
+        check_batch(&self.shared.options, n)
+    }
+
+    fn info(&self, collection: &str) -> Result<Option<CollectionInfo>> {
+        self.shared.check_open()?;
+        match self.txn.open_table(COLLECTIONS) {
+            Ok(t) => catalog::lookup(&t, collection),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn catalog(&self) -> Result<Vec<(String, CollectionInfo)>> {
+        self.shared.check_open()?;
+        match self.txn.open_table(COLLECTIONS) {
+            Ok(t) => catalog::list(&t),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn records_ro(
+        &self,
+        collection: &str,
+    ) -> Result<Option<redb::ReadOnlyTable<RecordKey, &'static [u8]>>> {
+        let Some(info) = self.info(collection)? else {
+            return Ok(None);
+        };
+        let name = records_table_name(info.id);
+        match self.txn.open_table(records_def(&name)) {
+            Ok(t) => Ok(Some(t)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    read_ops!();
+}
+
+fn check_batch(options: &Options, n: usize) -> Result<()> {
+    if n > options.max_batch {
+        Err(Error::InvalidInput(format!(
+            "batch of {n} exceeds the limit of {} records per call",
+            options.max_batch
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// A write transaction. Changes are visible to this transaction's own reads at once and to
+/// everyone else only after commit.
+pub struct WriteTx {
+    txn: Option<redb::WriteTransaction>,
+    shared: Arc<Shared>,
+    changes: Vec<Change>,
+    poisoned: bool,
+    _gate: ArcMutexGuard<RawMutex, ()>,
+}
+
+impl WriteTx {
+    pub(crate) fn begin(
+        db: &redb::Database,
+        shared: Arc<Shared>,
+        gate: ArcMutexGuard<RawMutex, ()>,
+    ) -> Result<Self> {
+        let mut txn = db.begin_write()?;
+        if shared.options.durability == crate::options::Durability::Relaxed {
+            txn.set_durability(redb::Durability::None)?;
+        }
+        Ok(WriteTx {
+            txn: Some(txn),
+            shared,
+            changes: Vec::new(),
+            poisoned: false,
+            _gate: gate,
+        })
+    }
+
+    fn txn(&self) -> Result<&redb::WriteTransaction> {
+        self.shared.check_open()?;
+        self.txn.as_ref().ok_or(Error::Closed)
+    }
+
+    fn check_batch(&self, n: usize) -> Result<()> {
+        check_batch(&self.shared.options, n)
+    }
+
+    fn info(&self, collection: &str) -> Result<Option<CollectionInfo>> {
+        let t = self.txn()?.open_table(COLLECTIONS)?;
+        catalog::lookup(&t, collection)
+    }
+
+    fn catalog(&self) -> Result<Vec<(String, CollectionInfo)>> {
+        let t = self.txn()?.open_table(COLLECTIONS)?;
+        catalog::list(&t)
+    }
+
+    fn save_info(&self, collection: &str, info: &CollectionInfo) -> Result<()> {
+        let mut t = catalog::open_mut(self.txn()?)?;
+        catalog::store(&mut t, collection, info)
+    }
+
+    /// The collection's records table inside this transaction, if the collection exists.
+    /// Reads go through the write transaction so they see its own uncommitted writes.
+    fn records_ro(&self, collection: &str) -> Result<Option<RecordTable<'_>>> {
+        match self.info(collection)? {
+            Some(info) => Ok(Some(self.records_of(&info)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn records_of(&self, info: &CollectionInfo) -> Result<RecordTable<'_>> {
+        let name = records_table_name(info.id);
+        Ok(self.txn()?.open_table(records_def(&name))?)
+    }
+
+    fn create_collection(&self, collection: &str) -> Result<CollectionInfo> {
+        validate_name("collection", collection)?;
+        let id = catalog::allocate_id(self.txn()?)?;
+        let info = CollectionInfo {
+            id,
+            live: 0,
+            soft_deleted: 0,
+        };
+        self.save_info(collection, &info)?;
+        drop(self.records_of(&info)?);
+        Ok(info)
+    }
+
+    /// Runs the writing half of an operation; any failure there poisons the transaction,
+    /// since redb may have applied part of it.
+    fn apply<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if self.poisoned {
+            return Err(Error::TransactionFailed(
+                "an earlier write in this transaction failed; roll it back".into(),
+            ));
+        }
+        let r = f(self);
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
+    }
+
+    fn encode_checked(&self, record: &Record, flags: u8) -> Result<Vec<u8>> {
+        let bytes = encode_record(record, flags)?;
+        let max = self.shared.options.max_record_size;
+        if bytes.len() > max {
+            return Err(Error::InvalidInput(format!(
+                "record of {} bytes exceeds the limit of {max} bytes",
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// The one place a record body is written. Index maintenance hooks in here.
+    fn put_record(table: &mut RecordTable<'_>, id: Uuid, bytes: &[u8]) -> Result<()> {
+        table.insert(key(id), bytes)?;
+        Ok(())
+    }
+
+    /// The one place a record body is removed. Index maintenance hooks in here.
+    fn remove_record(table: &mut RecordTable<'_>, id: Uuid) -> Result<Option<u8>> {
+        match table.remove(key(id))? {
+            Some(old) => Ok(Some(record_flags(old.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn stamp_insert(&self, record: &mut Record, now: Timestamp) {
+        let o = &self.shared.options;
+        if !o.stamp_fields {
+            return;
+        }
+        if !record.contains_key(CREATED_AT_FIELD) {
+            record.insert(CREATED_AT_FIELD, Value::Date(now));
+        }
+        if let Some(p) = &o.project
+            && !record.contains_key(PROJECT_FIELD)
+        {
+            record.insert(PROJECT_FIELD, Value::String(p.clone()));
+        }
+    }
+
+    fn stamp_update(&self, record: &mut Record, old: &Record, now: Timestamp) {
+        if !self.shared.options.stamp_fields {
+            return;
+        }
+        // A replace keeps the automatic fields the caller did not pass, so createdAt and
+        // project survive an update (upstream's legacy update lost them).
+        for f in [CREATED_AT_FIELD, PROJECT_FIELD] {
+            if !record.contains_key(f)
+                && let Some(v) = old.get(f)
+            {
+                record.insert(f, v.clone());
+            }
+        }
+        record.insert(UPDATED_AT_FIELD, Value::Date(now));
+    }
+
+    read_ops!();
+
+    /// Inserts a record and returns its id (see [`crate::Database::insert`]).
+    pub fn insert(&mut self, collection: &str, record: Record) -> Result<Uuid> {
+        let ids = self.insert_many(collection, vec![record])?;
+        Ok(ids[0])
+    }
+
+    /// Inserts records all or nothing: on any error none of them is written.
+    pub fn insert_many(&mut self, collection: &str, records: Vec<Record>) -> Result<Vec<Uuid>> {
+        validate_name("collection", collection)?;
+        self.check_batch(records.len())?;
+        let now = Timestamp::now();
+        let mut seen = HashSet::with_capacity(records.len());
+        let mut prepared = Vec::with_capacity(records.len());
+        for mut r in records {
+            let id = resolve_id(&r)?;
+            if !seen.insert(id) {
+                return Err(Error::RecordExists { id });
+            }
+            r.insert(ID_FIELD, Value::Uuid(id));
+            self.stamp_insert(&mut r, now);
+            prepared.push((id, self.encode_checked(&r, 0)?));
+        }
+        if let Some(t) = self.records_ro(collection)? {
+            for (id, _) in &prepared {
+                if t.get(key(*id))?.is_some() {
+                    return Err(Error::RecordExists { id: *id });
+                }
+            }
+        }
+        self.apply(|tx| {
+            let mut info = match tx.info(collection)? {
+                Some(i) => i,
+                None => tx.create_collection(collection)?,
+            };
+            {
+                let mut t = tx.records_of(&info)?;
+                for (id, bytes) in &prepared {
+                    Self::put_record(&mut t, *id, bytes)?;
+                }
+            }
+            info.live += prepared.len() as u64;
+            tx.save_info(collection, &info)?;
+            let ids: Vec<Uuid> = prepared.iter().map(|(id, _)| *id).collect();
+            tx.changes.extend(ids.iter().map(|id| Change {
+                collection: collection.to_string(),
+                id: *id,
+                kind: ChangeKind::Inserted,
+            }));
+            Ok(ids)
+        })
+    }
+
+    fn live_or_not_found(&self, collection: &str, id: Uuid) -> Result<(CollectionInfo, Record)> {
+        let info = self.info(collection)?.ok_or(Error::RecordNotFound { id })?;
+        let t = self.records_of(&info)?;
+        let old = get_live(&t, id)?.ok_or(Error::RecordNotFound { id })?;
+        Ok((info, old))
+    }
+
+    fn write_update(&mut self, collection: &str, id: Uuid, bytes: Vec<u8>) -> Result<()> {
+        self.apply(|tx| {
+            let info = tx.info(collection)?.ok_or(Error::RecordNotFound { id })?;
+            let mut t = tx.records_of(&info)?;
+            Self::put_record(&mut t, id, &bytes)?;
+            drop(t);
+            tx.changes.push(Change {
+                collection: collection.to_string(),
+                id,
+                kind: ChangeKind::Updated,
+            });
+            Ok(())
+        })
+    }
+
+    /// Replaces a live record (see [`crate::Database::update`]).
+    pub fn update(&mut self, collection: &str, id: Uuid, mut record: Record) -> Result<()> {
+        check_same_id(&record, id)?;
+        let (_, old) = self.live_or_not_found(collection, id)?;
+        record.insert(ID_FIELD, Value::Uuid(id));
+        self.stamp_update(&mut record, &old, Timestamp::now());
+        let bytes = self.encode_checked(&record, 0)?;
+        self.write_update(collection, id, bytes)
+    }
+
+    /// Merges fields into a live record (see [`crate::Database::update_fields`]).
+    pub fn update_fields(&mut self, collection: &str, id: Uuid, fields: Record) -> Result<()> {
+        check_same_id(&fields, id)?;
+        let (_, mut merged) = self.live_or_not_found(collection, id)?;
+        let old = merged.clone();
+        merged.merge(fields);
+        merged.insert(ID_FIELD, Value::Uuid(id));
+        self.stamp_update(&mut merged, &old, Timestamp::now());
+        let bytes = self.encode_checked(&merged, 0)?;
+        self.write_update(collection, id, bytes)
+    }
+
+    /// Replaces the record if it is live, else inserts it under `id`; returns whether it
+    /// inserted (see [`crate::Database::upsert`]).
+    pub fn upsert(&mut self, collection: &str, id: Uuid, mut record: Record) -> Result<bool> {
+        check_same_id(&record, id)?;
+        record.insert(ID_FIELD, Value::Uuid(id));
+        let existing = match self.records_ro(collection)? {
+            Some(t) => get_raw(&t, id)?,
+            None => None,
+        };
+        match existing {
+            Some(d) if d.flags & FLAG_SOFT_DELETED == 0 => {
+                self.stamp_update(&mut record, &d.record, Timestamp::now());
+                let bytes = self.encode_checked(&record, 0)?;
+                self.write_update(collection, id, bytes)?;
+                Ok(false)
+            }
+            tombstone => {
+                validate_name("collection", collection)?;
+                self.stamp_insert(&mut record, Timestamp::now());
+                let bytes = self.encode_checked(&record, 0)?;
+                let replaced_tombstone = tombstone.is_some();
+                self.apply(|tx| {
+                    let mut info = match tx.info(collection)? {
+                        Some(i) => i,
+                        None => tx.create_collection(collection)?,
+                    };
+                    let mut t = tx.records_of(&info)?;
+                    Self::put_record(&mut t, id, &bytes)?;
+                    drop(t);
+                    info.live += 1;
+                    if replaced_tombstone {
+                        info.soft_deleted = info.soft_deleted.saturating_sub(1);
+                    }
+                    tx.save_info(collection, &info)?;
+                    tx.changes.push(Change {
+                        collection: collection.to_string(),
+                        id,
+                        kind: ChangeKind::Inserted,
+                    });
+                    Ok(true)
+                })
+            }
+        }
+    }
+
+    /// Deletes a record; returns whether a live record was removed. Idempotent.
+    pub fn delete(&mut self, collection: &str, id: Uuid) -> Result<bool> {
+        Ok(self.delete_many(collection, &[id])? == 1)
+    }
+
+    /// Deletes many records in this transaction; returns how many live ones were removed.
+    pub fn delete_many(&mut self, collection: &str, ids: &[Uuid]) -> Result<usize> {
+        self.check_batch(ids.len())?;
+        if self.info(collection)?.is_none() {
+            return Ok(0);
+        }
+        self.apply(|tx| {
+            let Some(mut info) = tx.info(collection)? else {
+                return Ok(0);
+            };
+            let mut removed = Vec::new();
+            let mut tombstones = 0u64;
+            {
+                let mut t = tx.records_of(&info)?;
+                for id in ids {
+                    match Self::remove_record(&mut t, *id)? {
+                        Some(flags) if flags & FLAG_SOFT_DELETED != 0 => tombstones += 1,
+                        Some(_) => removed.push(*id),
+                        None => {}
+                    }
+                }
+            }
+            info.live = info.live.saturating_sub(removed.len() as u64);
+            info.soft_deleted = info.soft_deleted.saturating_sub(tombstones);
+            tx.save_info(collection, &info)?;
+            let n = removed.len();
+            tx.changes.extend(removed.into_iter().map(|id| Change {
+                collection: collection.to_string(),
+                id,
+                kind: ChangeKind::Deleted,
+            }));
+            Ok(n)
+        })
+    }
+
+    /// Marks a live record deleted but keeps its fields until `purge`. Reads, counts and
+    /// queries no longer see it. Idempotent for a record already soft-deleted.
+    pub fn soft_delete(&mut self, collection: &str, id: Uuid) -> Result<()> {
+        let info = self.info(collection)?.ok_or(Error::RecordNotFound { id })?;
+        let existing =
+            get_raw(&self.records_of(&info)?, id)?.ok_or(Error::RecordNotFound { id })?;
+        if existing.flags & FLAG_SOFT_DELETED != 0 {
+            return Ok(());
+        }
+        let mut record = existing.record;
+        record.insert(IS_DELETED_FIELD, Value::Bool(true));
+        let bytes = self.encode_checked(&record, existing.flags | FLAG_SOFT_DELETED)?;
+        self.apply(|tx| {
+            let mut info = info;
+            let mut t = tx.records_of(&info)?;
+            Self::put_record(&mut t, id, &bytes)?;
+            drop(t);
+            info.live = info.live.saturating_sub(1);
+            info.soft_deleted += 1;
+            tx.save_info(collection, &info)?;
+            tx.changes.push(Change {
+                collection: collection.to_string(),
+                id,
+                kind: ChangeKind::Deleted,
+            });
+            Ok(())
+        })
+    }
+
+    /// Removes every soft-deleted record for good; returns how many. Emits no changes: the
+    /// records were reported deleted when they were soft-deleted.
+    pub fn purge(&mut self, collection: &str) -> Result<u64> {
+        let Some(info) = self.info(collection)? else {
+            return Ok(0);
+        };
+        if info.soft_deleted == 0 {
+            return Ok(0);
+        }
+        self.apply(|tx| {
+            let mut info = info;
+            let mut purged = 0u64;
+            {
+                let mut t = tx.records_of(&info)?;
+                t.retain(|_, v| {
+                    // A body whose flags cannot be read is kept: purge must never delete
+                    // what it cannot prove is a tombstone.
+                    let tomb = record_flags(v).is_ok_and(|f| f & FLAG_SOFT_DELETED != 0);
+                    if tomb {
+                        purged += 1;
+                    }
+                    !tomb
+                })?;
+            }
+            info.soft_deleted = info.soft_deleted.saturating_sub(purged);
+            tx.save_info(collection, &info)?;
+            Ok(purged)
+        })
+    }
+
+    /// Renames a collection. Its records stay where they are (tables are keyed by id).
+    pub fn rename_collection(&mut self, from: &str, to: &str) -> Result<()> {
+        validate_name("collection", to)?;
+        let info = self
+            .info(from)?
+            .ok_or_else(|| Error::InvalidInput(format!("no collection named {from:?}")))?;
+        if from == to {
+            return Ok(());
+        }
+        if self.info(to)?.is_some() {
+            return Err(Error::InvalidInput(format!(
+                "a collection named {to:?} already exists"
+            )));
+        }
+        self.apply(|tx| {
+            let mut t = catalog::open_mut(tx.txn()?)?;
+            t.remove(from)?;
+            catalog::store(&mut t, to, &info)
+        })
+    }
+
+    /// Drops a collection and all its records; returns whether it existed. Each live
+    /// record is reported deleted.
+    pub fn drop_collection(&mut self, collection: &str) -> Result<bool> {
+        let Some(info) = self.info(collection)? else {
+            return Ok(false);
+        };
+        let ids: Vec<Uuid> = if self.shared.feed.has_subscribers() {
+            let t = self.records_of(&info)?;
+            let mut ids = Vec::new();
+            for item in t.iter()? {
+                let (k, v) = item?;
+                if record_flags(v.value())? & FLAG_SOFT_DELETED == 0 {
+                    ids.push(Uuid::from_u128(k.value()));
+                }
+            }
+            ids
+        } else {
+            Vec::new()
+        };
+        self.apply(|tx| {
+            let name = records_table_name(info.id);
+            tx.txn()?.delete_table(records_def(&name))?;
+            catalog::open_mut(tx.txn()?)?.remove(collection)?;
+            tx.changes.extend(ids.into_iter().map(|id| Change {
+                collection: collection.to_string(),
+                id,
+                kind: ChangeKind::Deleted,
+            }));
+            Ok(true)
+        })
+    }
+
+    /// Number of stored record bodies in a collection, tombstones included (redb's O(1)
+    /// length). For integrity checks.
+    pub fn stored_len(&self, collection: &str) -> Result<u64> {
+        match self.records_ro(collection)? {
+            Some(t) => Ok(t.len()?),
+            None => Ok(0),
+        }
+    }
+
+    /// Commits; on success the change feed gets this transaction's batch.
+    pub(crate) fn commit(mut self) -> Result<()> {
+        if self.poisoned {
+            self.rollback();
+            return Err(Error::TransactionFailed(
+                "a write in this transaction failed; it was rolled back".into(),
+            ));
+        }
+        self.shared.check_open()?;
+        let txn = self.txn.take().ok_or(Error::Closed)?;
+        txn.commit()?;
+        let changes = std::mem::take(&mut self.changes);
+        self.shared.feed.publish(changes);
+        Ok(())
+    }
+
+    /// Rolls back everything this transaction did. Dropping a `WriteTx` does the same.
+    pub(crate) fn rollback(mut self) {
+        if let Some(txn) = self.txn.take() {
+            let _ = txn.abort();
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if let Some(txn) = self.txn.take() {
+            let _ = txn.abort();
+        }
+    }
+}
+
+/// An explicit transaction for callers that cannot use a closure (the upstream Swift API's
+/// `beginTransaction` / `commitTransaction` / `rollbackTransaction`).
+///
+/// While it is open it holds the database's single write slot: other writers wait (up to
+/// the busy timeout). Dropping it without committing rolls back. Closing the database rolls
+/// it back too; after that every call returns `Closed`.
+pub struct Transaction {
+    slot: Arc<Mutex<Option<WriteTx>>>,
+}
+
+macro_rules! delegate {
+    ($( $(#[$m:meta])* fn $name:ident(&mut self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+        $(
+            $(#[$m])*
+            pub fn $name(&self $(, $arg: $ty)*) -> Result<$ret> {
+                self.with(|tx| tx.$name($($arg),*))
+            }
+        )*
+    };
+}
+
+impl Transaction {
+    pub(crate) fn new(tx: WriteTx) -> (Self, Arc<Mutex<Option<WriteTx>>>) {
+        let slot = Arc::new(Mutex::new(Some(tx)));
+        (Transaction { slot: slot.clone() }, slot)
+    }
+
+    /// Runs `f` on the open transaction; `Closed` once it has ended.
+    pub fn with<T>(&self, f: impl FnOnce(&mut WriteTx) -> Result<T>) -> Result<T> {
+        let mut g = self.slot.lock();
+        match g.as_mut() {
+            Some(tx) => f(tx),
+            None => Err(Error::Closed),
+        }
+    }
+
+    delegate! {
+        /// See [`WriteTx::insert`].
+        fn insert(&mut self, collection: &str, record: Record) -> Uuid;
+        /// See [`WriteTx::insert_many`].
+        fn insert_many(&mut self, collection: &str, records: Vec<Record>) -> Vec<Uuid>;
+        /// See [`WriteTx::get`].
+        fn get(&mut self, collection: &str, id: Uuid) -> Option<Record>;
+        /// See [`WriteTx::get_many`].
+        fn get_many(&mut self, collection: &str, ids: &[Uuid]) -> Vec<Option<Record>>;
+        /// See [`WriteTx::exists`].
+        fn exists(&mut self, collection: &str, id: Uuid) -> bool;
+        /// See [`WriteTx::all`].
+        fn all(&mut self, collection: &str) -> Vec<Record>;
+        /// See [`WriteTx::page`].
+        fn page(&mut self, collection: &str, offset: usize, limit: usize) -> Vec<Record>;
+        /// See [`WriteTx::count`].
+        fn count(&mut self, collection: &str) -> u64;
+        /// See [`WriteTx::update`].
+        fn update(&mut self, collection: &str, id: Uuid, record: Record) -> ();
+        /// See [`WriteTx::update_fields`].
+        fn update_fields(&mut self, collection: &str, id: Uuid, fields: Record) -> ();
+        /// See [`WriteTx::upsert`].
+        fn upsert(&mut self, collection: &str, id: Uuid, record: Record) -> bool;
+        /// See [`WriteTx::delete`].
+        fn delete(&mut self, collection: &str, id: Uuid) -> bool;
+        /// See [`WriteTx::delete_many`].
+        fn delete_many(&mut self, collection: &str, ids: &[Uuid]) -> usize;
+        /// See [`WriteTx::soft_delete`].
+        fn soft_delete(&mut self, collection: &str, id: Uuid) -> ();
+        /// See [`WriteTx::purge`].
+        fn purge(&mut self, collection: &str) -> u64;
+    }
+
+    /// Commits. Afterwards the handle is spent and further calls return `Closed`.
+    pub fn commit(&self) -> Result<()> {
+        let tx = self.slot.lock().take().ok_or(Error::Closed)?;
+        tx.commit()
+    }
+
+    /// Rolls back. Afterwards the handle is spent and further calls return `Closed`.
+    pub fn rollback(&self) -> Result<()> {
+        let tx = self.slot.lock().take().ok_or(Error::Closed)?;
+        tx.rollback();
+        Ok(())
+    }
+
+    /// Whether the transaction is still open.
+    pub fn is_open(&self) -> bool {
+        self.slot.lock().is_some()
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if let Some(tx) = self.slot.lock().take() {
+            tx.rollback();
+        }
+    }
+}
