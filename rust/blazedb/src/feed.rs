@@ -244,6 +244,22 @@ impl Subscription {
     }
 }
 
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for CallbackSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackSubscription")
+            .field("cancelled", &self.inner.is_cancelled())
+            .finish()
+    }
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.cancel();

@@ -858,6 +858,31 @@ impl Transaction {
     }
 }
 
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("open", &self.is_open())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for WriteTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTx")
+            .field("changes", &self.changes.len())
+            .field("poisoned", &self.poisoned)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ReadTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadTx")
+            .field("path", &self.shared.path)
+            .finish()
+    }
+}
+
 impl Drop for Transaction {
     fn drop(&mut self) {
         if let Some(tx) = self.slot.lock().take() {
