@@ -174,6 +174,8 @@ impl Database {
             options,
             closed: AtomicBool::new(false),
             gate: Arc::new(Mutex::new(())),
+            structure: RwLock::new(()),
+            cache: RwLock::new(Default::default()),
         });
         Ok(Database {
             inner: Arc::new(Inner {

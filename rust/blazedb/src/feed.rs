@@ -26,8 +26,8 @@ pub enum ChangeKind {
 /// One record's change in a commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
-    /// The collection the record lives in.
-    pub collection: String,
+    /// The collection the record lives in (shared by every change of one operation).
+    pub collection: Arc<str>,
     /// The record's id.
     pub id: Uuid,
     /// What happened to it.

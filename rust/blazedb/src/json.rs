@@ -9,7 +9,8 @@
 //!   never guesses a kind back from a string: `"2024-01-01T00:00:00Z"` stays a string.
 //!   Integers that fit `i64` become `Int`, other numbers `Double`.
 //! * **Tagged** ([`to_tagged_json`], [`from_tagged_json`]): lossless, for dumps. The kinds
-//!   JSON lacks are written as one-key objects: `{"$date": "…"}`, `{"$uuid": "…"}`,
+//!   JSON lacks are written as one-key objects: `{"$date": "…"}` (RFC 3339, or
+//!   `{"$date": {"secs": s, "nanos": n}}` outside years 0000–9999), `{"$uuid": "…"}`,
 //!   `{"$data": "<base64>"}`, `{"$vector": [..]}`, `{"$double": "NaN"}` (also for
 //!   integral doubles, so `1.0` stays a double), and a dictionary whose only key starts
 //!   with `$` is wrapped as `{"$dict": {…}}` so it cannot be mistaken for a tag.
@@ -116,7 +117,16 @@ pub fn to_tagged_json(v: &Value) -> Json {
                 tag("$double", Json::String(d.to_string()))
             }
         }
-        Value::Date(t) => tag("$date", Json::String(t.to_rfc3339())),
+        Value::Date(t) => match t.rfc3339() {
+            Some(text) => tag("$date", Json::String(text)),
+            // Beyond what RFC 3339 can write: keep the exact seconds and nanoseconds.
+            None => {
+                let mut m = Map::with_capacity(2);
+                m.insert("secs".into(), Json::Number(t.unix_seconds().into()));
+                m.insert("nanos".into(), Json::Number(t.subsec_nanos().into()));
+                tag("$date", Json::Object(m))
+            }
+        },
         Value::Uuid(u) => tag("$uuid", Json::String(u.to_string())),
         Value::Data(d) => tag("$data", Json::String(B64.encode(d))),
         Value::Vector(vec) => tag(
@@ -191,6 +201,17 @@ fn from_tagged_at(j: &Json, depth: usize) -> Result<Value> {
                 let (k, inner) = o.iter().next().expect("len is 1");
                 match k.as_str() {
                     "$double" => return Ok(Value::Double(tagged_double(inner)?)),
+                    "$date" if inner.is_object() => {
+                        let field = |k: &str| inner.get(k).and_then(Json::as_i64);
+                        return match (field("secs"), field("nanos")) {
+                            (Some(secs), Some(nanos)) if (0..1_000_000_000).contains(&nanos) => {
+                                Ok(Value::Date(Timestamp::new(secs, nanos as u32)))
+                            }
+                            _ => Err(Error::InvalidData(
+                                "a $date object needs integer secs and nanos".into(),
+                            )),
+                        };
+                    }
                     "$date" => {
                         let s = str_of(inner, "$date")?;
                         return Timestamp::parse_rfc3339(s)

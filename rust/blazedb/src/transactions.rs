@@ -11,17 +11,18 @@
 //! fails with a typed error leaves the transaction exactly as it was; a storage failure in
 //! the middle of a write poisons the transaction and its commit is refused.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use parking_lot::{ArcMutexGuard, Mutex, RawMutex};
+use parking_lot::{ArcMutexGuard, Mutex, RawMutex, RwLock};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition};
 use uuid::Uuid;
 
 use crate::engine::catalog::{self, CollectionInfo};
 use crate::engine::encoding::{
-    DecodedRecord, FLAG_SOFT_DELETED, decode_record, encode_record, record_flags,
+    DecodedRecord, FLAG_SOFT_DELETED, decode_record, encode_record, encode_record_into,
+    record_flags,
 };
 use crate::engine::names::validate_name;
 use crate::engine::{COLLECTIONS, RecordKey, records_table_name};
@@ -35,6 +36,19 @@ use crate::value::{Timestamp, Value};
 
 type RecordTable<'t> = Table<'t, RecordKey, &'static [u8]>;
 
+/// Collection name to table id, as of the latest commit.
+///
+/// Only structural commits (a collection created, renamed or dropped) change the mapping;
+/// they bump `generation` while holding `Shared::structure` for writing, and every read
+/// transaction notes the generation under the read side of that lock when it begins. A
+/// transaction uses the cache only while the generation it noted is still current, so a
+/// snapshot older than a rename never sees the new mapping.
+#[derive(Default)]
+pub(crate) struct CatalogCache {
+    generation: u64,
+    ids: HashMap<String, u64>,
+}
+
 /// State shared by a database handle and every transaction it started.
 pub(crate) struct Shared {
     pub(crate) path: std::path::PathBuf,
@@ -44,6 +58,8 @@ pub(crate) struct Shared {
     /// Serializes writers ahead of redb, so a writer can wait with a timeout instead of
     /// blocking forever inside `begin_write`.
     pub(crate) gate: Arc<Mutex<()>>,
+    pub(crate) structure: RwLock<()>,
+    pub(crate) cache: RwLock<CatalogCache>,
 }
 
 impl Shared {
@@ -53,6 +69,26 @@ impl Shared {
         } else {
             Ok(())
         }
+    }
+
+    fn cached_id(&self, generation: u64, name: &str) -> Option<u64> {
+        let c = self.cache.read();
+        if c.generation == generation {
+            c.ids.get(name).copied()
+        } else {
+            None
+        }
+    }
+
+    fn remember_id(&self, generation: u64, name: &str, id: u64) {
+        let mut c = self.cache.write();
+        if c.generation == generation {
+            c.ids.insert(name.to_string(), id);
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        self.cache.read().generation
     }
 }
 
@@ -157,7 +193,19 @@ fn check_same_id(record: &Record, id: Uuid) -> Result<()> {
     }
 }
 
-/// Read-only operations shared by snapshots and write transactions.
+fn check_batch(options: &Options, n: usize) -> Result<()> {
+    if n > options.max_batch {
+        Err(Error::InvalidInput(format!(
+            "batch of {n} exceeds the limit of {} records per call",
+            options.max_batch
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// Read-only operations shared by snapshots and write transactions. Each type provides
+/// `check_batch`, `info`, `catalog` and `records_ro`.
 macro_rules! read_ops {
     () => {
         /// The live record with this id, or `None` (soft-deleted records read as absent).
@@ -199,14 +247,29 @@ macro_rules! read_ops {
             }
         }
 
-        /// Number of live records, from the catalog counter: O(1).
+        /// Number of live records: redb's O(1) table length less the tombstone counter.
         pub fn count(&self, collection: &str) -> Result<u64> {
-            Ok(self.info(collection)?.map_or(0, |i| i.live))
+            let Some(info) = self.info(collection)? else {
+                return Ok(0);
+            };
+            let stored = match self.records_ro(collection)? {
+                Some(t) => t.len()?,
+                None => 0,
+            };
+            Ok(stored.saturating_sub(info.soft_deleted))
         }
 
         /// Number of soft-deleted records waiting for `purge`.
         pub fn soft_deleted_count(&self, collection: &str) -> Result<u64> {
             Ok(self.info(collection)?.map_or(0, |i| i.soft_deleted))
+        }
+
+        /// Number of stored record bodies, tombstones included (for integrity checks).
+        pub fn stored_len(&self, collection: &str) -> Result<u64> {
+            match self.records_ro(collection)? {
+                Some(t) => Ok(t.len()?),
+                None => Ok(0),
+            }
         }
 
         /// Every collection's name, in name order.
@@ -221,13 +284,19 @@ macro_rules! read_ops {
 pub struct ReadTx {
     txn: redb::ReadTransaction,
     shared: Arc<Shared>,
+    generation: u64,
 }
 
 impl ReadTx {
     pub(crate) fn begin(db: &impl ReadableDatabase, shared: Arc<Shared>) -> Result<Self> {
+        let (txn, generation) = {
+            let _structure = shared.structure.read();
+            (db.begin_read()?, shared.generation())
+        };
         Ok(ReadTx {
-            txn: db.begin_read()?,
+            txn,
             shared,
+            generation,
         })
     }
 
@@ -253,14 +322,26 @@ impl ReadTx {
         }
     }
 
+    fn collection_id(&self, collection: &str) -> Result<Option<u64>> {
+        self.shared.check_open()?;
+        if let Some(id) = self.shared.cached_id(self.generation, collection) {
+            return Ok(Some(id));
+        }
+        let id = self.info(collection)?.map(|i| i.id);
+        if let Some(id) = id {
+            self.shared.remember_id(self.generation, collection, id);
+        }
+        Ok(id)
+    }
+
     fn records_ro(
         &self,
         collection: &str,
     ) -> Result<Option<redb::ReadOnlyTable<RecordKey, &'static [u8]>>> {
-        let Some(info) = self.info(collection)? else {
+        let Some(id) = self.collection_id(collection)? else {
             return Ok(None);
         };
-        let name = records_table_name(info.id);
+        let name = records_table_name(id);
         match self.txn.open_table(records_def(&name)) {
             Ok(t) => Ok(Some(t)),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
@@ -271,17 +352,6 @@ impl ReadTx {
     read_ops!();
 }
 
-fn check_batch(options: &Options, n: usize) -> Result<()> {
-    if n > options.max_batch {
-        Err(Error::InvalidInput(format!(
-            "batch of {n} exceeds the limit of {} records per call",
-            options.max_batch
-        )))
-    } else {
-        Ok(())
-    }
-}
-
 /// A write transaction. Changes are visible to this transaction's own reads at once and to
 /// everyone else only after commit.
 pub struct WriteTx {
@@ -289,6 +359,10 @@ pub struct WriteTx {
     shared: Arc<Shared>,
     changes: Vec<Change>,
     poisoned: bool,
+    /// This transaction created, renamed or dropped a collection, so the shared id cache
+    /// no longer describes what it sees, and its commit must bump the cache generation.
+    structural: bool,
+    generation: u64,
     _gate: ArcMutexGuard<RawMutex, ()>,
 }
 
@@ -302,11 +376,16 @@ impl WriteTx {
         if shared.options.durability == crate::options::Durability::Relaxed {
             txn.set_durability(redb::Durability::None)?;
         }
+        // Writers are serialized by the gate, so no structural commit can land while this
+        // transaction runs: the generation read now stays current until it commits.
+        let generation = shared.generation();
         Ok(WriteTx {
             txn: Some(txn),
             shared,
             changes: Vec::new(),
             poisoned: false,
+            structural: false,
+            generation,
             _gate: gate,
         })
     }
@@ -335,31 +414,66 @@ impl WriteTx {
         catalog::store(&mut t, collection, info)
     }
 
+    fn collection_id(&self, collection: &str) -> Result<Option<u64>> {
+        self.txn()?;
+        if !self.structural
+            && let Some(id) = self.shared.cached_id(self.generation, collection)
+        {
+            return Ok(Some(id));
+        }
+        let id = self.info(collection)?.map(|i| i.id);
+        if !self.structural
+            && let Some(id) = id
+        {
+            self.shared.remember_id(self.generation, collection, id);
+        }
+        Ok(id)
+    }
+
     /// The collection's records table inside this transaction, if the collection exists.
     /// Reads go through the write transaction so they see its own uncommitted writes.
     fn records_ro(&self, collection: &str) -> Result<Option<RecordTable<'_>>> {
-        match self.info(collection)? {
-            Some(info) => Ok(Some(self.records_of(&info)?)),
+        match self.collection_id(collection)? {
+            Some(id) => Ok(Some(self.records_of(id)?)),
             None => Ok(None),
         }
     }
 
-    fn records_of(&self, info: &CollectionInfo) -> Result<RecordTable<'_>> {
-        let name = records_table_name(info.id);
+    fn records_of(&self, collection_id: u64) -> Result<RecordTable<'_>> {
+        let name = records_table_name(collection_id);
         Ok(self.txn()?.open_table(records_def(&name))?)
     }
 
-    fn create_collection(&self, collection: &str) -> Result<CollectionInfo> {
+    fn create_collection(&mut self, collection: &str) -> Result<u64> {
         validate_name("collection", collection)?;
+        self.structural = true;
         let id = catalog::allocate_id(self.txn()?)?;
         let info = CollectionInfo {
             id,
-            live: 0,
             soft_deleted: 0,
         };
         self.save_info(collection, &info)?;
-        drop(self.records_of(&info)?);
-        Ok(info)
+        drop(self.records_of(id)?);
+        Ok(id)
+    }
+
+    fn id_or_create(&mut self, collection: &str) -> Result<u64> {
+        match self.collection_id(collection)? {
+            Some(id) => Ok(id),
+            None => self.create_collection(collection),
+        }
+    }
+
+    /// Adjusts the tombstone counter by `delta`.
+    fn add_soft_deleted(&self, collection: &str, delta: i64) -> Result<()> {
+        if delta == 0 {
+            return Ok(());
+        }
+        let mut info = self
+            .info(collection)?
+            .ok_or_else(|| Error::corrupted(format!("collection {collection:?} vanished")))?;
+        info.soft_deleted = info.soft_deleted.saturating_add_signed(delta);
+        self.save_info(collection, &info)
     }
 
     /// Runs the writing half of an operation; any failure there poisons the transaction,
@@ -389,13 +503,16 @@ impl WriteTx {
         Ok(bytes)
     }
 
-    /// The one place a record body is written. Index maintenance hooks in here.
-    fn put_record(table: &mut RecordTable<'_>, id: Uuid, bytes: &[u8]) -> Result<()> {
-        table.insert(key(id), bytes)?;
-        Ok(())
+    /// The one place a record body is written; returns the body it replaced. Index
+    /// maintenance hooks in here.
+    fn put_record(table: &mut RecordTable<'_>, id: Uuid, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(table
+            .insert(key(id), bytes)?
+            .map(|old| old.value().to_vec()))
     }
 
-    /// The one place a record body is removed. Index maintenance hooks in here.
+    /// The one place a record body is removed; returns the removed body's flags. Index
+    /// maintenance hooks in here.
     fn remove_record(table: &mut RecordTable<'_>, id: Uuid) -> Result<Option<u8>> {
         match table.remove(key(id))? {
             Some(old) => Ok(Some(record_flags(old.value())?)),
@@ -434,6 +551,16 @@ impl WriteTx {
         record.insert(UPDATED_AT_FIELD, Value::Date(now));
     }
 
+    /// Records changes for the feed; the collection name is shared by all of them.
+    fn note(&mut self, collection: &str, kind: ChangeKind, ids: impl IntoIterator<Item = Uuid>) {
+        let name: Arc<str> = Arc::from(collection);
+        self.changes.extend(ids.into_iter().map(|id| Change {
+            collection: name.clone(),
+            id,
+            kind,
+        }));
+    }
+
     read_ops!();
 
     /// Inserts a record and returns its id (see [`crate::Database::insert`]).
@@ -446,97 +573,105 @@ impl WriteTx {
     pub fn insert_many(&mut self, collection: &str, records: Vec<Record>) -> Result<Vec<Uuid>> {
         validate_name("collection", collection)?;
         self.check_batch(records.len())?;
+        if records.is_empty() {
+            // Nothing to store: in particular, no empty collection is created.
+            return Ok(Vec::new());
+        }
         let now = Timestamp::now();
-        let mut seen = HashSet::with_capacity(records.len());
+        let records_len = records.len();
+        let mut seen = HashSet::with_capacity(if records_len > 1 { records_len } else { 0 });
+        // One buffer for the whole batch: one allocation instead of one per record.
+        let mut arena = Vec::with_capacity(records.len() * 320);
         let mut prepared = Vec::with_capacity(records.len());
+        let max = self.shared.options.max_record_size;
         for mut r in records {
             let id = resolve_id(&r)?;
-            if !seen.insert(id) {
+            if records_len > 1 && !seen.insert(id) {
                 return Err(Error::RecordExists { id });
             }
-            r.insert(ID_FIELD, Value::Uuid(id));
             self.stamp_insert(&mut r, now);
-            prepared.push((id, self.encode_checked(&r, 0)?));
+            let start = arena.len();
+            encode_record_into(&mut arena, &r, 0)?;
+            if arena.len() - start > max {
+                return Err(Error::InvalidInput(format!(
+                    "record of {} bytes exceeds the limit of {max} bytes",
+                    arena.len() - start
+                )));
+            }
+            prepared.push((id, start..arena.len()));
         }
-        if let Some(t) = self.records_ro(collection)? {
-            for (id, _) in &prepared {
-                if t.get(key(*id))?.is_some() {
-                    return Err(Error::RecordExists { id: *id });
+        drop(seen);
+        let conflict = self.apply(|tx| {
+            let cid = tx.id_or_create(collection)?;
+            let mut t = tx.records_of(cid)?;
+            // The existence check rides on the insert itself (redb hands back the body it
+            // replaced), so the common case costs one B-tree descent per record. On a
+            // conflict the batch is undone below, before anyone can see it.
+            for (n, (id, range)) in prepared.iter().enumerate() {
+                if let Some(old) = Self::put_record(&mut t, *id, &arena[range.clone()])? {
+                    Self::put_record(&mut t, *id, &old)?;
+                    for (undo, _) in &prepared[..n] {
+                        Self::remove_record(&mut t, *undo)?;
+                    }
+                    return Ok(Some(*id));
                 }
             }
+            Ok(None)
+        })?;
+        // A new collection cannot conflict (duplicates inside the batch were refused
+        // above), so a conflict always leaves the catalog as it was.
+        if let Some(id) = conflict {
+            return Err(Error::RecordExists { id });
         }
-        self.apply(|tx| {
-            let mut info = match tx.info(collection)? {
-                Some(i) => i,
-                None => tx.create_collection(collection)?,
-            };
-            {
-                let mut t = tx.records_of(&info)?;
-                for (id, bytes) in &prepared {
-                    Self::put_record(&mut t, *id, bytes)?;
-                }
-            }
-            info.live += prepared.len() as u64;
-            tx.save_info(collection, &info)?;
-            let ids: Vec<Uuid> = prepared.iter().map(|(id, _)| *id).collect();
-            tx.changes.extend(ids.iter().map(|id| Change {
-                collection: collection.to_string(),
-                id: *id,
-                kind: ChangeKind::Inserted,
-            }));
-            Ok(ids)
-        })
+        let ids: Vec<Uuid> = prepared.iter().map(|(id, _)| *id).collect();
+        self.note(collection, ChangeKind::Inserted, ids.iter().copied());
+        Ok(ids)
     }
 
-    fn live_or_not_found(&self, collection: &str, id: Uuid) -> Result<(CollectionInfo, Record)> {
-        let info = self.info(collection)?.ok_or(Error::RecordNotFound { id })?;
-        let t = self.records_of(&info)?;
+    fn live_or_not_found(&self, collection: &str, id: Uuid) -> Result<(u64, Record)> {
+        let cid = self
+            .collection_id(collection)?
+            .ok_or(Error::RecordNotFound { id })?;
+        let t = self.records_of(cid)?;
         let old = get_live(&t, id)?.ok_or(Error::RecordNotFound { id })?;
-        Ok((info, old))
+        Ok((cid, old))
     }
 
-    fn write_update(&mut self, collection: &str, id: Uuid, bytes: Vec<u8>) -> Result<()> {
+    fn write_update(&mut self, collection: &str, cid: u64, id: Uuid, bytes: Vec<u8>) -> Result<()> {
         self.apply(|tx| {
-            let info = tx.info(collection)?.ok_or(Error::RecordNotFound { id })?;
-            let mut t = tx.records_of(&info)?;
+            let mut t = tx.records_of(cid)?;
             Self::put_record(&mut t, id, &bytes)?;
-            drop(t);
-            tx.changes.push(Change {
-                collection: collection.to_string(),
-                id,
-                kind: ChangeKind::Updated,
-            });
             Ok(())
-        })
+        })?;
+        self.note(collection, ChangeKind::Updated, [id]);
+        Ok(())
     }
 
     /// Replaces a live record (see [`crate::Database::update`]).
     pub fn update(&mut self, collection: &str, id: Uuid, mut record: Record) -> Result<()> {
         check_same_id(&record, id)?;
-        let (_, old) = self.live_or_not_found(collection, id)?;
-        record.insert(ID_FIELD, Value::Uuid(id));
+        let (cid, old) = self.live_or_not_found(collection, id)?;
         self.stamp_update(&mut record, &old, Timestamp::now());
         let bytes = self.encode_checked(&record, 0)?;
-        self.write_update(collection, id, bytes)
+        self.write_update(collection, cid, id, bytes)
     }
 
     /// Merges fields into a live record (see [`crate::Database::update_fields`]).
     pub fn update_fields(&mut self, collection: &str, id: Uuid, fields: Record) -> Result<()> {
         check_same_id(&fields, id)?;
-        let (_, mut merged) = self.live_or_not_found(collection, id)?;
+        let (cid, mut merged) = self.live_or_not_found(collection, id)?;
         let old = merged.clone();
         merged.merge(fields);
-        merged.insert(ID_FIELD, Value::Uuid(id));
         self.stamp_update(&mut merged, &old, Timestamp::now());
         let bytes = self.encode_checked(&merged, 0)?;
-        self.write_update(collection, id, bytes)
+        self.write_update(collection, cid, id, bytes)
     }
 
     /// Replaces the record if it is live, else inserts it under `id`; returns whether it
     /// inserted (see [`crate::Database::upsert`]).
     pub fn upsert(&mut self, collection: &str, id: Uuid, mut record: Record) -> Result<bool> {
         check_same_id(&record, id)?;
-        record.insert(ID_FIELD, Value::Uuid(id));
+        validate_name("collection", collection)?;
         let existing = match self.records_ro(collection)? {
             Some(t) => get_raw(&t, id)?,
             None => None,
@@ -545,34 +680,28 @@ impl WriteTx {
             Some(d) if d.flags & FLAG_SOFT_DELETED == 0 => {
                 self.stamp_update(&mut record, &d.record, Timestamp::now());
                 let bytes = self.encode_checked(&record, 0)?;
-                self.write_update(collection, id, bytes)?;
+                let cid = self
+                    .collection_id(collection)?
+                    .ok_or(Error::RecordNotFound { id })?;
+                self.write_update(collection, cid, id, bytes)?;
                 Ok(false)
             }
             tombstone => {
-                validate_name("collection", collection)?;
                 self.stamp_insert(&mut record, Timestamp::now());
                 let bytes = self.encode_checked(&record, 0)?;
                 let replaced_tombstone = tombstone.is_some();
                 self.apply(|tx| {
-                    let mut info = match tx.info(collection)? {
-                        Some(i) => i,
-                        None => tx.create_collection(collection)?,
-                    };
-                    let mut t = tx.records_of(&info)?;
+                    let cid = tx.id_or_create(collection)?;
+                    let mut t = tx.records_of(cid)?;
                     Self::put_record(&mut t, id, &bytes)?;
                     drop(t);
-                    info.live += 1;
                     if replaced_tombstone {
-                        info.soft_deleted = info.soft_deleted.saturating_sub(1);
+                        tx.add_soft_deleted(collection, -1)?;
                     }
-                    tx.save_info(collection, &info)?;
-                    tx.changes.push(Change {
-                        collection: collection.to_string(),
-                        id,
-                        kind: ChangeKind::Inserted,
-                    });
-                    Ok(true)
-                })
+                    Ok(())
+                })?;
+                self.note(collection, ChangeKind::Inserted, [id]);
+                Ok(true)
             }
         }
     }
@@ -585,17 +714,14 @@ impl WriteTx {
     /// Deletes many records in this transaction; returns how many live ones were removed.
     pub fn delete_many(&mut self, collection: &str, ids: &[Uuid]) -> Result<usize> {
         self.check_batch(ids.len())?;
-        if self.info(collection)?.is_none() {
+        let Some(cid) = self.collection_id(collection)? else {
             return Ok(0);
-        }
-        self.apply(|tx| {
-            let Some(mut info) = tx.info(collection)? else {
-                return Ok(0);
-            };
+        };
+        let removed = self.apply(|tx| {
             let mut removed = Vec::new();
-            let mut tombstones = 0u64;
+            let mut tombstones = 0i64;
             {
-                let mut t = tx.records_of(&info)?;
+                let mut t = tx.records_of(cid)?;
                 for id in ids {
                     match Self::remove_record(&mut t, *id)? {
                         Some(flags) if flags & FLAG_SOFT_DELETED != 0 => tombstones += 1,
@@ -604,46 +730,37 @@ impl WriteTx {
                     }
                 }
             }
-            info.live = info.live.saturating_sub(removed.len() as u64);
-            info.soft_deleted = info.soft_deleted.saturating_sub(tombstones);
-            tx.save_info(collection, &info)?;
-            let n = removed.len();
-            tx.changes.extend(removed.into_iter().map(|id| Change {
-                collection: collection.to_string(),
-                id,
-                kind: ChangeKind::Deleted,
-            }));
-            Ok(n)
-        })
+            tx.add_soft_deleted(collection, -tombstones)?;
+            Ok(removed)
+        })?;
+        let n = removed.len();
+        self.note(collection, ChangeKind::Deleted, removed);
+        Ok(n)
     }
 
     /// Marks a live record deleted but keeps its fields until `purge`. Reads, counts and
     /// queries no longer see it. Idempotent for a record already soft-deleted.
     pub fn soft_delete(&mut self, collection: &str, id: Uuid) -> Result<()> {
-        let info = self.info(collection)?.ok_or(Error::RecordNotFound { id })?;
-        let existing =
-            get_raw(&self.records_of(&info)?, id)?.ok_or(Error::RecordNotFound { id })?;
+        let cid = self
+            .collection_id(collection)?
+            .ok_or(Error::RecordNotFound { id })?;
+        let existing = get_raw(&self.records_of(cid)?, id)?.ok_or(Error::RecordNotFound { id })?;
         if existing.flags & FLAG_SOFT_DELETED != 0 {
             return Ok(());
         }
         let mut record = existing.record;
         record.insert(IS_DELETED_FIELD, Value::Bool(true));
-        let bytes = self.encode_checked(&record, existing.flags | FLAG_SOFT_DELETED)?;
+        // No size check: the record was within the limit when stored, and hiding it must
+        // never fail because the marker field made it a few bytes longer.
+        let bytes = encode_record(&record, existing.flags | FLAG_SOFT_DELETED)?;
         self.apply(|tx| {
-            let mut info = info;
-            let mut t = tx.records_of(&info)?;
+            let mut t = tx.records_of(cid)?;
             Self::put_record(&mut t, id, &bytes)?;
             drop(t);
-            info.live = info.live.saturating_sub(1);
-            info.soft_deleted += 1;
-            tx.save_info(collection, &info)?;
-            tx.changes.push(Change {
-                collection: collection.to_string(),
-                id,
-                kind: ChangeKind::Deleted,
-            });
-            Ok(())
-        })
+            tx.add_soft_deleted(collection, 1)
+        })?;
+        self.note(collection, ChangeKind::Deleted, [id]);
+        Ok(())
     }
 
     /// Removes every soft-deleted record for good; returns how many. Emits no changes: the
@@ -656,10 +773,9 @@ impl WriteTx {
             return Ok(0);
         }
         self.apply(|tx| {
-            let mut info = info;
             let mut purged = 0u64;
             {
-                let mut t = tx.records_of(&info)?;
+                let mut t = tx.records_of(info.id)?;
                 t.retain(|_, v| {
                     // A body whose flags cannot be read is kept: purge must never delete
                     // what it cannot prove is a tombstone.
@@ -670,8 +786,7 @@ impl WriteTx {
                     !tomb
                 })?;
             }
-            info.soft_deleted = info.soft_deleted.saturating_sub(purged);
-            tx.save_info(collection, &info)?;
+            tx.add_soft_deleted(collection, -(purged as i64))?;
             Ok(purged)
         })
     }
@@ -691,6 +806,7 @@ impl WriteTx {
             )));
         }
         self.apply(|tx| {
+            tx.structural = true;
             let mut t = catalog::open_mut(tx.txn()?)?;
             t.remove(from)?;
             catalog::store(&mut t, to, &info)
@@ -704,7 +820,7 @@ impl WriteTx {
             return Ok(false);
         };
         let ids: Vec<Uuid> = if self.shared.feed.has_subscribers() {
-            let t = self.records_of(&info)?;
+            let t = self.records_of(info.id)?;
             let mut ids = Vec::new();
             for item in t.iter()? {
                 let (k, v) = item?;
@@ -717,25 +833,14 @@ impl WriteTx {
             Vec::new()
         };
         self.apply(|tx| {
+            tx.structural = true;
             let name = records_table_name(info.id);
             tx.txn()?.delete_table(records_def(&name))?;
             catalog::open_mut(tx.txn()?)?.remove(collection)?;
-            tx.changes.extend(ids.into_iter().map(|id| Change {
-                collection: collection.to_string(),
-                id,
-                kind: ChangeKind::Deleted,
-            }));
-            Ok(true)
-        })
-    }
-
-    /// Number of stored record bodies in a collection, tombstones included (redb's O(1)
-    /// length). For integrity checks.
-    pub fn stored_len(&self, collection: &str) -> Result<u64> {
-        match self.records_ro(collection)? {
-            Some(t) => Ok(t.len()?),
-            None => Ok(0),
-        }
+            Ok(())
+        })?;
+        self.note(collection, ChangeKind::Deleted, ids);
+        Ok(true)
     }
 
     /// Commits; on success the change feed gets this transaction's batch.
@@ -748,7 +853,17 @@ impl WriteTx {
         }
         self.shared.check_open()?;
         let txn = self.txn.take().ok_or(Error::Closed)?;
-        txn.commit()?;
+        if self.structural {
+            // Readers begin under the read side of `structure`, so none can start between
+            // this commit and the generation bump with a stale generation in hand.
+            let _structure = self.shared.structure.write();
+            txn.commit()?;
+            let mut cache = self.shared.cache.write();
+            cache.generation += 1;
+            cache.ids.clear();
+        } else {
+            txn.commit()?;
+        }
         let changes = std::mem::take(&mut self.changes);
         self.shared.feed.publish(changes);
         Ok(())

@@ -118,33 +118,48 @@ impl Timestamp {
         ))
     }
 
-    /// Formats as RFC 3339 in UTC, with as many fractional digits as needed (none, 3, 6 or 9).
+    /// Formats as RFC 3339 in UTC, with as many fractional digits as needed (none, 3, 6 or
+    /// 9). Dates outside years 0000–9999, which RFC 3339 cannot write, come out as signed
+    /// decimal seconds since the Unix epoch instead (see [`Self::rfc3339`]).
     pub fn to_rfc3339(self) -> String {
-        match time::OffsetDateTime::from_unix_timestamp(self.secs) {
-            Ok(dt) => {
-                let dt = dt.replace_nanosecond(self.nanos).unwrap_or(dt);
-                let base = format!(
-                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-                    dt.year(),
-                    u8::from(dt.month()),
-                    dt.day(),
-                    dt.hour(),
-                    dt.minute(),
-                    dt.second()
-                );
-                let frac = if self.nanos == 0 {
-                    String::new()
-                } else if self.nanos % 1_000_000 == 0 {
-                    format!(".{:03}", self.nanos / 1_000_000)
-                } else if self.nanos % 1000 == 0 {
-                    format!(".{:06}", self.nanos / 1000)
-                } else {
-                    format!(".{:09}", self.nanos)
-                };
-                format!("{base}{frac}Z")
-            }
-            // Outside the calendar range `time` supports: fall back to a number.
-            Err(_) => format!("{}.{:09}", self.secs, self.nanos),
+        self.rfc3339().unwrap_or_else(|| self.decimal_seconds())
+    }
+
+    /// RFC 3339 in UTC, or `None` for a date outside years 0000–9999.
+    pub fn rfc3339(self) -> Option<String> {
+        let dt = time::OffsetDateTime::from_unix_timestamp(self.secs).ok()?;
+        if !(0..=9999).contains(&dt.year()) {
+            return None;
+        }
+        let base = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            dt.year(),
+            u8::from(dt.month()),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second()
+        );
+        let frac = if self.nanos == 0 {
+            String::new()
+        } else if self.nanos.is_multiple_of(1_000_000) {
+            format!(".{:03}", self.nanos / 1_000_000)
+        } else if self.nanos.is_multiple_of(1000) {
+            format!(".{:06}", self.nanos / 1000)
+        } else {
+            format!(".{:09}", self.nanos)
+        };
+        Some(format!("{base}{frac}Z"))
+    }
+
+    /// Exact signed decimal seconds; the sign applies to the whole number, so 250 ns after
+    /// -2 s reads `-1.999999750`.
+    fn decimal_seconds(self) -> String {
+        if self.secs < 0 && self.nanos > 0 {
+            let whole = -(i128::from(self.secs) + 1);
+            format!("-{whole}.{:09}", 1_000_000_000 - self.nanos)
+        } else {
+            format!("{}.{:09}", self.secs, self.nanos)
         }
     }
 

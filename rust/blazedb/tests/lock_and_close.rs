@@ -146,7 +146,7 @@ fn data_persists_across_reopen() {
     let records: Vec<Record> = (0..50)
         .map(|i| {
             Record::new()
-                .with("i", i as i64)
+                .with("i", i)
                 .with("d", blazedb::Timestamp::new(1_700_000_000 + i, 123_456_789))
                 .with("f", 0.1 * i as f64)
         })

@@ -256,3 +256,35 @@ fn handles_are_send_and_sync() {
     assert_send_sync::<blazedb::Transaction>();
     assert_send_sync::<blazedb::ReadTx>();
 }
+
+#[test]
+fn snapshot_older_than_a_rename_keeps_the_old_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir);
+    let old = db.insert("a", Record::new().with("v", "old")).unwrap();
+    assert!(db.get("a", old).unwrap().is_some()); // warm the id cache
+    let snap = db.snapshot().unwrap();
+    assert!(snap.get("a", old).unwrap().is_some());
+    db.rename_collection("a", "b").unwrap();
+    let new = db.insert("a", Record::new().with("v", "new")).unwrap();
+    // The old snapshot still maps "a" to the first collection.
+    assert_eq!(
+        snap.get("a", old).unwrap().unwrap().get("v"),
+        Some(&Value::from("old"))
+    );
+    assert_eq!(snap.get("a", new).unwrap(), None);
+    assert_eq!(snap.collections().unwrap(), vec!["a".to_string()]);
+    // Fresh reads see the new mapping.
+    assert_eq!(db.get("a", old).unwrap(), None);
+    assert!(db.get("b", old).unwrap().is_some());
+    assert_eq!(
+        db.get("a", new).unwrap().unwrap().get("v"),
+        Some(&Value::from("new"))
+    );
+    // Dropping and re-creating a name never reaches the dropped records.
+    db.drop_collection("b").unwrap();
+    let again = db.insert("b", Record::new()).unwrap();
+    assert_eq!(db.get("b", old).unwrap(), None);
+    assert_eq!(db.count("b").unwrap(), 1);
+    assert!(db.exists("b", again).unwrap());
+}

@@ -1,34 +1,34 @@
-//! The collection catalog: name to id and live/soft-deleted counters.
+//! The collection catalog: name to table id and the tombstone counter.
 //!
-//! Counters are kept in the same write transaction as the records they count, so `count` is
-//! O(1) and can never drift from the table: both commit or neither does.
+//! The live count is redb's O(1) table length minus the tombstone counter. The counter is
+//! written in the same transaction as the tombstones it counts, so the two cannot drift:
+//! both commit or neither does. Plain inserts, updates and deletes of live records do not
+//! touch the catalog at all, which keeps a single insert to one B-tree.
 
 use redb::{ReadableTable, Table};
 
 use super::{COLLECTIONS, META, META_NEXT_COLLECTION};
 use crate::error::{Error, Result};
 
-/// One collection's catalog entry. Stored as 24 bytes: id, live, soft-deleted, each u64 LE.
+/// One collection's catalog entry. Stored as 16 bytes: id, soft-deleted count, u64 LE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CollectionInfo {
     pub(crate) id: u64,
-    pub(crate) live: u64,
     pub(crate) soft_deleted: u64,
 }
 
 impl CollectionInfo {
-    pub(crate) fn encode(&self) -> [u8; 24] {
-        let mut out = [0u8; 24];
+    pub(crate) fn encode(&self) -> [u8; 16] {
+        let mut out = [0u8; 16];
         out[0..8].copy_from_slice(&self.id.to_le_bytes());
-        out[8..16].copy_from_slice(&self.live.to_le_bytes());
-        out[16..24].copy_from_slice(&self.soft_deleted.to_le_bytes());
+        out[8..16].copy_from_slice(&self.soft_deleted.to_le_bytes());
         out
     }
 
     pub(crate) fn decode(b: &[u8]) -> Result<Self> {
-        if b.len() != 24 {
+        if b.len() != 16 {
             return Err(Error::corrupted(format!(
-                "catalog entry has {} bytes, expected 24",
+                "catalog entry has {} bytes, expected 16",
                 b.len()
             )));
         }
@@ -39,8 +39,7 @@ impl CollectionInfo {
         };
         Ok(CollectionInfo {
             id: u(0),
-            live: u(8),
-            soft_deleted: u(16),
+            soft_deleted: u(8),
         })
     }
 }

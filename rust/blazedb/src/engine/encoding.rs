@@ -118,22 +118,26 @@ pub(crate) fn encode_value(out: &mut Vec<u8>, v: &Value, depth: usize) -> Result
 /// Encodes a record body. The `id` field is left out: the id is the table key, and the
 /// decoder puts it back, so the two can never disagree.
 pub(crate) fn encode_record(record: &Record, flags: u8) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(64 + record.len() * 16);
+    let mut out = Vec::with_capacity(256);
+    encode_record_into(&mut out, record, flags)?;
+    Ok(out)
+}
+
+/// Appends a record body to `out` (a batch encodes into one buffer). On error `out` may
+/// hold a partial body past its original length; callers truncate.
+pub(crate) fn encode_record_into(out: &mut Vec<u8>, record: &Record, flags: u8) -> Result<()> {
     out.push(RECORD_FORMAT_V1);
     out.push(flags);
-    let count = record
-        .iter()
-        .filter(|(k, _)| k.as_str() != ID_FIELD)
-        .count();
-    put_varint(&mut out, count as u64);
+    let count = record.len() - usize::from(record.contains_key(ID_FIELD));
+    put_varint(out, count as u64);
     for (k, v) in record.iter() {
         if k == ID_FIELD {
             continue;
         }
-        put_bytes(&mut out, k.as_bytes());
-        encode_value(&mut out, v, 1)?;
+        put_bytes(out, k.as_bytes());
+        encode_value(out, v, 1)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Encodes a free-standing value (used by index keys and metadata).
