@@ -9,6 +9,8 @@ use std::sync::{Arc, LazyLock};
 use parking_lot::{Mutex, RwLock};
 use uuid::Uuid;
 
+use crate::crypto::backend::{EncInner, EncOpen, EncryptedBackend, looks_encrypted};
+use crate::crypto::{Secret, check_policy};
 use crate::engine::names::database_file_name;
 use crate::engine::{FORMAT_VERSION, META, META_FORMAT};
 use crate::error::{Error, Result, from_open_error};
@@ -61,6 +63,8 @@ struct Inner {
     explicit: Mutex<Option<Arc<Mutex<Option<WriteTx>>>>>,
     registered: Mutex<Option<FileId>>,
     closing: AtomicBool,
+    /// The encrypting backend's shared state, for integrity checks and password changes.
+    encryption: Option<Arc<EncInner>>,
 }
 
 /// An open BlazeDB database: one file holding many named collections of records.
@@ -143,14 +147,43 @@ impl Database {
     ) -> Result<Database> {
         let mut builder = redb::Builder::new();
         builder.set_cache_size(options.cache_size);
+        let encryption = match &options.secret {
+            Some(secret) => {
+                if options.password_policy {
+                    check_policy(secret)?;
+                }
+                Some(EncryptedBackend::open(
+                    path,
+                    EncOpen {
+                        secret,
+                        create: options.create,
+                        read_only: options.read_only,
+                        kdf: options.kdf,
+                    },
+                )?)
+            }
+            None => {
+                if path.exists() && looks_encrypted(path) {
+                    return Err(Error::PasswordMismatch);
+                }
+                None
+            }
+        };
+        let enc_inner = encryption.as_ref().map(|b| b.0.clone());
         let handle = if options.read_only {
-            let db = builder
-                .open_read_only(path)
-                .map_err(|e| from_open_error(e, path))?;
+            let db = match encryption {
+                Some(backend) => builder.open_read_only_with_backend(backend),
+                None => builder.open_read_only(path),
+            }
+            .map_err(|e| from_open_error(e, path))?;
             check_format_ro(&db)?;
             Handle::ReadOnly(db)
         } else {
-            let db = builder.create(path).map_err(|e| from_open_error(e, path))?;
+            let db = match encryption {
+                Some(backend) => builder.create_with_backend(backend),
+                None => builder.create(path),
+            }
+            .map_err(|e| from_open_error(e, path))?;
             if registered.is_none() {
                 let id = file_id(path)?;
                 if !OPEN_FILES.lock().insert(id.clone()) {
@@ -160,7 +193,7 @@ impl Database {
                 }
                 registered = Some(id);
             }
-            if let Err(e) = init_format(&db) {
+            if let Err(e) = init_format(&db, enc_inner.is_some()) {
                 if let Some(id) = &registered {
                     OPEN_FILES.lock().remove(id);
                 }
@@ -170,6 +203,7 @@ impl Database {
         };
         let shared = Arc::new(Shared {
             path: path.to_path_buf(),
+            two_phase: enc_inner.is_some(),
             feed: Arc::new(Feed::new(options.feed_capacity)),
             options,
             closed: AtomicBool::new(false),
@@ -184,6 +218,7 @@ impl Database {
                 explicit: Mutex::new(None),
                 registered: Mutex::new(registered),
                 closing: AtomicBool::new(false),
+                encryption: enc_inner,
             }),
         })
     }
@@ -349,6 +384,7 @@ impl Database {
             let _gate = self.acquire_gate()?;
             let mut txn = db.begin_write()?;
             txn.set_durability(redb::Durability::Immediate)?;
+            txn.set_two_phase_commit(self.inner.shared.two_phase);
             txn.commit()?;
             Ok(())
         })
@@ -475,13 +511,102 @@ impl Database {
         let mut guard = self.inner.handle.write();
         self.inner.shared.check_open()?;
         match guard.as_mut() {
-            Some(Handle::ReadWrite(db)) => db
-                .check_integrity()
-                .map_err(|e| from_open_error(e, &self.inner.shared.path)),
+            Some(Handle::ReadWrite(db)) => {
+                let redb_ok = db
+                    .check_integrity()
+                    .map_err(|e| from_open_error(e, &self.inner.shared.path))?;
+                let problems = match &self.inner.encryption {
+                    Some(enc) => enc.verify_all()?,
+                    None => Vec::new(),
+                };
+                Ok(redb_ok && problems.is_empty())
+            }
             Some(Handle::ReadOnly(_)) => Err(Error::PermissionDenied(
                 "integrity check needs a writable handle".into(),
             )),
             None => Err(Error::Closed),
+        }
+    }
+
+    /// Whether this database is encrypted at rest.
+    pub fn is_encrypted(&self) -> bool {
+        self.inner.encryption.is_some()
+    }
+
+    /// Authenticates every block of an encrypted file (used and free), both key slots and
+    /// both copies of the header block; returns one line per problem (empty when sound).
+    /// A plaintext database has nothing to authenticate and returns an empty list.
+    pub fn verify_encryption(&self) -> Result<Vec<String>> {
+        let _guard = self.inner.handle.read_recursive();
+        self.inner.shared.check_open()?;
+        match &self.inner.encryption {
+            Some(enc) => enc.verify_all(),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Changes the password of an encrypted database. Atomic: the data key is re-wrapped
+    /// under the new password into one key slot, synced, then into the other, so after a
+    /// crash at any point the old or the new password opens the file; after it returns
+    /// only the new one does. The Argon2id cost is `Options::kdf_params` of this handle.
+    pub fn change_password(&self, new_password: &str) -> Result<()> {
+        self.rekey(Secret::password(new_password))
+    }
+
+    /// Like [`Self::change_password`] for any secret: a new password or a new raw key
+    /// (switching between the two is allowed).
+    pub fn rekey(&self, secret: Secret) -> Result<()> {
+        let _guard = self.inner.handle.read_recursive();
+        self.inner.shared.check_open()?;
+        let enc = self.inner.encryption.as_ref().ok_or_else(|| {
+            Error::InvalidInput(
+                "the database is not encrypted; use copy_to to write an encrypted copy".into(),
+            )
+        })?;
+        if self.inner.shared.options.password_policy {
+            check_policy(&secret)?;
+        }
+        enc.rewrap(&secret, self.inner.shared.options.kdf)
+    }
+
+    /// Copies every collection into a new database at `path` opened with `options`: the way
+    /// to encrypt a plaintext database, decrypt an encrypted one, or rotate the data key.
+    /// The copy reads one snapshot, so it is consistent to a single commit. Records keep
+    /// their ids and fields exactly (no field is re-stamped). Returns the records copied.
+    /// `path` must not exist yet.
+    pub fn copy_to(&self, path: impl AsRef<Path>, options: Options) -> Result<u64> {
+        let path = path.as_ref();
+        if path.exists() {
+            return Err(Error::InvalidInput(format!(
+                "{} already exists; copy_to writes a new file",
+                path.display()
+            )));
+        }
+        let target = Database::open(path, options.stamp_fields(false).create(true))?;
+        let result = (|| {
+            let snap = self.snapshot()?;
+            let mut copied = 0u64;
+            for name in snap.collections()? {
+                let mut offset = 0;
+                loop {
+                    let page = snap.page(&name, offset, 1000)?;
+                    if page.is_empty() {
+                        break;
+                    }
+                    offset += page.len();
+                    copied += page.len() as u64;
+                    target.insert_many(&name, page)?;
+                }
+            }
+            Ok(copied)
+        })();
+        let closed = target.close();
+        match (result, closed) {
+            (Ok(n), Ok(())) => Ok(n),
+            (Err(e), _) | (Ok(_), Err(e)) => {
+                let _ = std::fs::remove_file(path);
+                Err(e)
+            }
         }
     }
 
@@ -535,7 +660,7 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 }
 
 /// Writes the format marker into a new file, or checks it in an existing one.
-fn init_format(db: &redb::Database) -> Result<()> {
+fn init_format(db: &redb::Database, two_phase: bool) -> Result<()> {
     {
         let rtxn = redb::ReadableDatabase::begin_read(db)?;
         match rtxn.open_table(META) {
@@ -550,7 +675,8 @@ fn init_format(db: &redb::Database) -> Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
-    let txn = db.begin_write()?;
+    let mut txn = db.begin_write()?;
+    txn.set_two_phase_commit(two_phase);
     {
         let mut meta = txn.open_table(META)?;
         meta.insert(META_FORMAT, FORMAT_VERSION.to_le_bytes().as_slice())?;

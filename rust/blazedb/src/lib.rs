@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod crypto;
 mod db;
 mod engine;
 mod error;
@@ -27,6 +28,7 @@ mod record;
 mod transactions;
 mod value;
 
+pub use crypto::{KdfParams, Secret, password_policy_failures};
 pub use db::{DEFAULT_COLLECTION, Database, default_directory};
 pub use engine::encoding::{MAX_DEPTH, codec};
 pub use error::{Error, Result};

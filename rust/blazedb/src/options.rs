@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::crypto::{KdfParams, Secret};
+
 /// How commits reach the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
@@ -39,6 +41,9 @@ pub struct Options {
     pub(crate) max_batch: usize,
     pub(crate) busy_timeout: Duration,
     pub(crate) feed_capacity: usize,
+    pub(crate) secret: Option<Secret>,
+    pub(crate) password_policy: bool,
+    pub(crate) kdf: KdfParams,
 }
 
 impl Default for Options {
@@ -54,6 +59,9 @@ impl Default for Options {
             max_batch: DEFAULT_MAX_BATCH,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             feed_capacity: DEFAULT_FEED_CAPACITY,
+            secret: None,
+            password_policy: false,
+            kdf: KdfParams::default(),
         }
     }
 }
@@ -114,6 +122,40 @@ impl Options {
     pub fn busy_timeout(mut self, t: Duration) -> Self {
         self.busy_timeout = t;
         self
+    }
+
+    /// Encrypts the database with a password (Argon2id with the file's own salt). A new file
+    /// is created encrypted; an existing one must have been created with a password.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.secret = Some(Secret::password(password));
+        self
+    }
+
+    /// Encrypts the database with a raw 32-byte key the app keeps (Keychain, Keystore). No
+    /// key derivation runs, so opening costs nothing extra.
+    pub fn key(mut self, key: [u8; 32]) -> Self {
+        self.secret = Some(Secret::key(key));
+        self
+    }
+
+    /// Enforces upstream's password rule (12+ characters with upper case, lower case and a
+    /// digit) at open and on password change; a failure is `PasswordTooWeak`. Off by
+    /// default in Rust; the upstream-compatible Swift API turns it on.
+    pub fn password_policy(mut self, yes: bool) -> Self {
+        self.password_policy = yes;
+        self
+    }
+
+    /// Argon2id cost for new files and password changes (default: 19 MiB, 2 passes, 1 lane).
+    /// Existing files keep the cost stored in them until the password is changed.
+    pub fn kdf_params(mut self, params: KdfParams) -> Self {
+        self.kdf = params;
+        self
+    }
+
+    /// Whether a password or key was given.
+    pub fn is_encrypted(&self) -> bool {
+        self.secret.is_some()
     }
 
     /// Undelivered batches a subscription keeps before it drops the oldest (default 1024).

@@ -52,6 +52,9 @@ pub(crate) struct CatalogCache {
 /// State shared by a database handle and every transaction it started.
 pub(crate) struct Shared {
     pub(crate) path: std::path::PathBuf,
+    /// Encrypted files commit in two phases (data synced before the header points at it),
+    /// so a page that fails authentication is never a torn write (see docs/SECURITY.md).
+    pub(crate) two_phase: bool,
     pub(crate) options: Options,
     pub(crate) feed: Arc<Feed>,
     pub(crate) closed: AtomicBool,
@@ -376,6 +379,7 @@ impl WriteTx {
         if shared.options.durability == crate::options::Durability::Relaxed {
             txn.set_durability(redb::Durability::None)?;
         }
+        txn.set_two_phase_commit(shared.two_phase);
         // Writers are serialized by the gate, so no structural commit can land while this
         // transaction runs: the generation read now stays current until it commits.
         let generation = shared.generation();

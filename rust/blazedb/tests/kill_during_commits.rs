@@ -14,11 +14,20 @@ use blazedb::{Database, Options, Record, Uuid, Value};
 use rand::{Rng, SeedableRng};
 
 const CHILD_ENV: &str = "BLAZEDB_KILL_TEST_DB";
+/// `relaxed-sync`: the child commits with relaxed durability and calls `sync()` before it
+/// acknowledges, which must make the commit just as durable.
+const MODE_ENV: &str = "BLAZEDB_KILL_TEST_MODE";
 const PER_COMMIT: i64 = 5;
 const HEAD: Uuid = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
 
 fn child_writer(path: &str) -> ! {
-    let db = Database::open(path, Options::default()).expect("child open");
+    let relaxed = std::env::var(MODE_ENV).as_deref() == Ok("relaxed-sync");
+    let options = if relaxed {
+        Options::default().durability(blazedb::Durability::Relaxed)
+    } else {
+        Options::default()
+    };
+    let db = Database::open(path, options).expect("child open");
     let mut seq = db.count("log").expect("count") as i64 / PER_COMMIT;
     let stdout = std::io::stdout();
     loop {
@@ -37,6 +46,9 @@ fn child_writer(path: &str) -> ! {
             Ok(())
         })
         .expect("child commit");
+        if relaxed {
+            db.sync().expect("child sync");
+        }
         // Printed only after commit returned: this is the acknowledgement.
         let mut out = stdout.lock();
         writeln!(out, "ack {seq}").expect("stdout");
@@ -88,13 +100,25 @@ fn verify(path: &std::path::Path, last_acked: i64) -> i64 {
 
 #[test]
 fn acknowledged_commits_survive_sigkill() {
+    run_rounds("acknowledged_commits_survive_sigkill", "immediate");
+}
+
+#[test]
+fn relaxed_commits_survive_sigkill_once_synced() {
+    run_rounds(
+        "relaxed_commits_survive_sigkill_once_synced",
+        "relaxed-sync",
+    );
+}
+
+fn run_rounds(test_name: &str, mode: &str) {
     if let Ok(path) = std::env::var(CHILD_ENV) {
         child_writer(&path);
     }
     let rounds = if std::env::var_os("BLAZEDB_SOAK").is_some() {
         200
     } else {
-        20
+        12
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kill.blazedb");
@@ -104,13 +128,9 @@ fn acknowledged_commits_survive_sigkill() {
     let mut kills_mid_run = 0;
     for round in 0..rounds {
         let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "acknowledged_commits_survive_sigkill",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, &path)
+            .env(MODE_ENV, mode)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -1,0 +1,844 @@
+//! The encrypting redb storage backend. `docs/SECURITY.md` specifies the layout byte by byte
+//! and argues it; the comments here say which invariant each step keeps.
+//!
+//! Physical file:
+//!
+//! ```text
+//! [0, 4096)        key slot A      ┐ the newer valid slot is current; every slot write goes
+//! [4096, 8192)     key slot B      ┘ to the other one, so a torn write leaves the old slot
+//! [8192, +4132)    block 0 copy A  ┐ redb's 320-byte header lives in logical block 0 and is
+//! [+4132, +4132)   block 0 copy B  ┘ rewritten every commit: double-buffered the same way
+//! then block k ≥ 1 at 8192 + 2·4132 + (k−1)·4132
+//! ```
+//!
+//! A block is `nonce (12) ‖ seq (8) ‖ tag (16) ‖ AES-256-GCM-SIV ciphertext (4096)`, with
+//! the file id, the block number and `seq` as associated data. An all-zero physical block
+//! has never been written and reads as zeros.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use aes_gcm_siv::aead::{AeadInPlace, KeyInit};
+use aes_gcm_siv::{Aes256GcmSiv, Nonce};
+use parking_lot::Mutex;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::{KdfParams, SOURCE_PASSWORD, Secret};
+use crate::error::{Error, Result};
+
+pub(crate) const PAGE: usize = 4096;
+const SLOT: usize = 4096;
+const NONCE_LEN: usize = 12;
+const SEQ_LEN: usize = 8;
+const TAG_LEN: usize = 16;
+const BLOCK_HEAD: usize = NONCE_LEN + SEQ_LEN + TAG_LEN;
+/// Physical size of one encrypted 4096-byte block.
+pub(crate) const PHYS_BLOCK: u64 = (PAGE + BLOCK_HEAD) as u64;
+const DATA_START: u64 = 2 * SLOT as u64;
+
+/// The first bytes of every key slot.
+pub(crate) const SLOT_MAGIC: &[u8; 8] = b"BLZDBENC";
+const SLOT_VERSION: u16 = 1;
+const SLOT_FIELDS_END: usize = 68;
+const SLOT_WRAP_END: usize = 128;
+const SLOT_SUM_START: usize = SLOT - 32;
+const STATE_CLEAN: u8 = 0;
+const STATE_OPEN: u8 = 1;
+/// redb's file magic, to tell a plaintext BlazeDB file from a damaged encrypted one.
+const REDB_MAGIC: &[u8; 4] = b"redb";
+
+fn block0_copy_offset(copy: usize) -> u64 {
+    DATA_START + copy as u64 * PHYS_BLOCK
+}
+
+fn block_offset(k: u64) -> u64 {
+    debug_assert!(k >= 1);
+    DATA_START + 2 * PHYS_BLOCK + (k - 1) * PHYS_BLOCK
+}
+
+fn physical_len_for(blocks: u64) -> u64 {
+    if blocks == 0 {
+        DATA_START
+    } else {
+        block_offset(blocks)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(f: &File, buf: &mut [u8], off: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    f.read_exact_at(buf, off)
+}
+
+#[cfg(unix)]
+fn write_at(f: &File, buf: &[u8], off: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(buf, off)
+}
+
+#[cfg(windows)]
+fn read_at(f: &File, mut buf: &mut [u8], mut off: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        let n = f.seek_read(buf, off)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        buf = &mut buf[n..];
+        off += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(windows)]
+fn write_at(f: &File, mut buf: &[u8], mut off: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        let n = f.seek_write(buf, off)?;
+        buf = &buf[n..];
+        off += n as u64;
+    }
+    Ok(())
+}
+
+fn auth_error(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+/// The decoded fields of one key slot.
+#[derive(Clone)]
+struct Slot {
+    source: u8,
+    state: u8,
+    seq: u64,
+    file_id: [u8; 16],
+    salt: [u8; 16],
+    params: KdfParams,
+    nonce: [u8; NONCE_LEN],
+    wrapped: [u8; 48],
+    fields: [u8; SLOT_FIELDS_END],
+}
+
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+
+fn parse_slot(b: &[u8]) -> Option<Slot> {
+    if b.len() != SLOT || &b[0..8] != SLOT_MAGIC {
+        return None;
+    }
+    let sum = Sha256::digest(&b[..SLOT_SUM_START]);
+    if sum.as_slice() != &b[SLOT_SUM_START..] {
+        return None;
+    }
+    if u16::from_le_bytes([b[8], b[9]]) != SLOT_VERSION
+        || b[12..16] != [0; 4]
+        || b[SLOT_WRAP_END..SLOT_SUM_START].iter().any(|&x| x != 0)
+    {
+        return None;
+    }
+    let mut s = Slot {
+        source: b[10],
+        state: b[11],
+        seq: u64::from_le_bytes(b[16..24].try_into().ok()?),
+        file_id: b[24..40].try_into().ok()?,
+        salt: b[40..56].try_into().ok()?,
+        params: KdfParams {
+            memory_kib: u32_at(b, 56),
+            iterations: u32_at(b, 60),
+            parallelism: u32_at(b, 64),
+        },
+        nonce: b[68..80].try_into().ok()?,
+        wrapped: b[80..128].try_into().ok()?,
+        fields: [0; SLOT_FIELDS_END],
+    };
+    s.fields.copy_from_slice(&b[..SLOT_FIELDS_END]);
+    Some(s)
+}
+
+/// Everything a key slot says, plus the keys, held while the file is open.
+struct KeyState {
+    kek: Zeroizing<[u8; 32]>,
+    dek: Zeroizing<[u8; 32]>,
+    source: u8,
+    salt: [u8; 16],
+    params: KdfParams,
+    seq: u64,
+    current: usize,
+    slot_valid: [bool; 2],
+}
+
+fn build_slot(
+    ks: &KeyState,
+    file_id: &[u8; 16],
+    seq: u64,
+    state: u8,
+) -> Result<Zeroizing<[u8; SLOT]>> {
+    let mut b = Zeroizing::new([0u8; SLOT]);
+    b[0..8].copy_from_slice(SLOT_MAGIC);
+    b[8..10].copy_from_slice(&SLOT_VERSION.to_le_bytes());
+    b[10] = ks.source;
+    b[11] = state;
+    b[16..24].copy_from_slice(&seq.to_le_bytes());
+    b[24..40].copy_from_slice(file_id);
+    b[40..56].copy_from_slice(&ks.salt);
+    b[56..60].copy_from_slice(&ks.params.memory_kib.to_le_bytes());
+    b[60..64].copy_from_slice(&ks.params.iterations.to_le_bytes());
+    b[64..68].copy_from_slice(&ks.params.parallelism.to_le_bytes());
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    b[68..80].copy_from_slice(&nonce);
+    // The wrapped data key authenticates every field before it (source, state, seq, file
+    // id, salt, KDF cost): change one and the key no longer unwraps.
+    let wrapper = Aes256GcmSiv::new_from_slice(ks.kek.as_ref())
+        .map_err(|_| Error::InvalidInput("key-encryption key must be 32 bytes".into()))?;
+    let mut dek = Zeroizing::new(*ks.dek);
+    let tag = wrapper
+        .encrypt_in_place_detached(
+            Nonce::from_slice(&nonce),
+            &b[..SLOT_FIELDS_END],
+            dek.as_mut(),
+        )
+        .map_err(|_| Error::InvalidInput("wrapping the data key failed".into()))?;
+    b[80..112].copy_from_slice(dek.as_ref());
+    b[112..128].copy_from_slice(&tag);
+    let sum = Sha256::digest(&b[..SLOT_SUM_START]);
+    b[SLOT_SUM_START..].copy_from_slice(&sum);
+    Ok(b)
+}
+
+fn unwrap_dek(slot: &Slot, kek: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
+    let wrapper = Aes256GcmSiv::new_from_slice(kek).ok()?;
+    let mut dek = Zeroizing::new([0u8; 32]);
+    dek.copy_from_slice(&slot.wrapped[..32]);
+    // Tag verification is constant-time in RustCrypto's AEADs: this is the key check.
+    wrapper
+        .decrypt_in_place_detached(
+            Nonce::from_slice(&slot.nonce),
+            &slot.fields,
+            dek.as_mut(),
+            slot.wrapped[32..].into(),
+        )
+        .ok()?;
+    Some(dek)
+}
+
+/// redb's header block, kept decrypted in memory and written to alternating copies.
+struct Block0 {
+    plain: Zeroizing<Vec<u8>>,
+    seq: u64,
+    current: usize,
+    valid: [bool; 2],
+}
+
+struct Geometry {
+    logical_len: u64,
+    blocks: u64,
+}
+
+/// State shared by the backend redb owns and the database handle (which uses it for
+/// integrity checks and password changes).
+pub(crate) struct EncInner {
+    file: File,
+    path: PathBuf,
+    read_only: bool,
+    file_id: [u8; 16],
+    cipher: Mutex<Aes256GcmSiv>,
+    keys: Mutex<KeyState>,
+    block0: Mutex<Block0>,
+    geometry: Mutex<Geometry>,
+    closed: AtomicBool,
+}
+
+/// How to open an encrypted file.
+pub(crate) struct EncOpen<'a> {
+    pub(crate) secret: &'a Secret,
+    pub(crate) create: bool,
+    pub(crate) read_only: bool,
+    pub(crate) kdf: KdfParams,
+}
+
+/// The backend handed to redb.
+#[derive(Debug)]
+pub(crate) struct EncryptedBackend(pub(crate) Arc<EncInner>);
+
+impl std::fmt::Debug for EncInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncInner")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+enum CopyState {
+    Unwritten,
+    Invalid,
+    Valid(u64, Zeroizing<Vec<u8>>),
+}
+
+/// Whether a file starts like an encrypted BlazeDB file.
+pub(crate) fn looks_encrypted(path: &Path) -> bool {
+    let mut head = [0u8; 8];
+    match File::open(path) {
+        Ok(f) => read_at(&f, &mut head, 0).is_ok() && &head == SLOT_MAGIC,
+        Err(_) => false,
+    }
+}
+
+impl EncInner {
+    fn aad(&self, block: u64, seq: u64) -> [u8; 40] {
+        let mut aad = [0u8; 40];
+        aad[0..8].copy_from_slice(b"BLZDBBLK");
+        aad[8..24].copy_from_slice(&self.file_id);
+        aad[24..32].copy_from_slice(&block.to_le_bytes());
+        aad[32..40].copy_from_slice(&seq.to_le_bytes());
+        aad
+    }
+
+    /// Encrypts one 4096-byte block into `out` (PHYS_BLOCK bytes) under a fresh random
+    /// nonce. GCM-SIV is nonce-misuse resistant: even a repeated random nonce would only
+    /// reveal that two writes of the same block were identical.
+    fn seal(&self, block: u64, seq: u64, plain: &[u8], out: &mut [u8]) -> io::Result<()> {
+        let (head, body) = out.split_at_mut(BLOCK_HEAD);
+        rand::thread_rng().fill_bytes(&mut head[..NONCE_LEN]);
+        head[NONCE_LEN..NONCE_LEN + SEQ_LEN].copy_from_slice(&seq.to_le_bytes());
+        body.copy_from_slice(plain);
+        let aad = self.aad(block, seq);
+        let tag = self
+            .cipher
+            .lock()
+            .encrypt_in_place_detached(Nonce::from_slice(&head[..NONCE_LEN]), &aad, body)
+            .map_err(|_| io::Error::other("block encryption failed"))?;
+        head[NONCE_LEN + SEQ_LEN..].copy_from_slice(&tag);
+        Ok(())
+    }
+
+    /// Decrypts one physical block in place; `Ok(None)` for a never-written (all-zero) block.
+    fn open_block<'b>(
+        &self,
+        block: u64,
+        phys: &'b mut [u8],
+    ) -> io::Result<Option<(u64, &'b [u8])>> {
+        if phys.iter().all(|&b| b == 0) {
+            return Ok(None);
+        }
+        let (head, body) = phys.split_at_mut(BLOCK_HEAD);
+        let seq = u64::from_le_bytes(
+            head[NONCE_LEN..NONCE_LEN + SEQ_LEN]
+                .try_into()
+                .unwrap_or_default(),
+        );
+        let aad = self.aad(block, seq);
+        self.cipher
+            .lock()
+            .decrypt_in_place_detached(
+                Nonce::from_slice(&head[..NONCE_LEN]),
+                &aad,
+                body,
+                head[NONCE_LEN + SEQ_LEN..].into(),
+            )
+            .map_err(|_| {
+                auth_error(format!(
+                    "encrypted block {block} of {} failed authentication (tampered or damaged)",
+                    self.path.display()
+                ))
+            })?;
+        Ok(Some((seq, body)))
+    }
+
+    fn read_copy(&self, copy: usize) -> io::Result<CopyState> {
+        let mut phys = vec![0u8; PHYS_BLOCK as usize];
+        read_at(&self.file, &mut phys, block0_copy_offset(copy))?;
+        match self.open_block(0, &mut phys) {
+            Ok(None) => Ok(CopyState::Unwritten),
+            Ok(Some((seq, plain))) => {
+                let mut b = Zeroizing::new(vec![0u8; PAGE]);
+                b.copy_from_slice(plain);
+                phys.iter_mut().for_each(|x| *x = 0);
+                Ok(CopyState::Valid(seq, b))
+            }
+            Err(_) => Ok(CopyState::Invalid),
+        }
+    }
+
+    fn write_slot(&self, ks: &mut KeyState, state: u8) -> Result<()> {
+        let target = 1 - ks.current;
+        let seq = ks.seq + 1;
+        let bytes = build_slot(ks, &self.file_id, seq, state)?;
+        write_at(&self.file, bytes.as_ref(), (target * SLOT) as u64)?;
+        self.file.sync_data()?;
+        ks.seq = seq;
+        ks.current = target;
+        ks.slot_valid[target] = true;
+        Ok(())
+    }
+
+    /// Writes redb's header block to the copy that is not current, then makes it current.
+    fn write_block0(&self, b0: &mut Block0) -> io::Result<()> {
+        let target = 1 - b0.current;
+        let seq = b0.seq + 1;
+        let mut phys = vec![0u8; PHYS_BLOCK as usize];
+        self.seal(0, seq, b0.plain.as_ref(), &mut phys)?;
+        write_at(&self.file, &phys, block0_copy_offset(target))?;
+        b0.seq = seq;
+        b0.current = target;
+        b0.valid[target] = true;
+        Ok(())
+    }
+
+    fn check_open(&self) -> io::Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            Err(io::Error::other("encrypted backend is closed"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Re-wraps the data key under a new secret: both slots end up holding the new
+    /// wrapping, each written to the non-current slot and synced before the next, so a crash
+    /// at any point leaves a slot that the old or the new secret opens.
+    pub(crate) fn rewrap(&self, secret: &Secret, params: KdfParams) -> Result<()> {
+        if self.read_only {
+            return Err(Error::PermissionDenied(
+                "the database is open read-only".into(),
+            ));
+        }
+        params.validate()?;
+        let mut salt = [0u8; 16];
+        if secret.source() == SOURCE_PASSWORD {
+            rand::thread_rng().fill_bytes(&mut salt);
+        }
+        let kek = secret.derive_kek(&salt, &params)?;
+        let mut ks = self.keys.lock();
+        let old = (ks.kek.clone(), ks.source, ks.salt, ks.params);
+        ks.kek = kek;
+        ks.source = secret.source();
+        ks.salt = salt;
+        ks.params = params;
+        let r = self
+            .write_slot(&mut ks, STATE_OPEN)
+            .and_then(|()| self.write_slot(&mut ks, STATE_OPEN));
+        if r.is_err() {
+            // What is on disk is unknown; keep using the data key, which did not change, but
+            // report the failure so the caller retries.
+            (ks.kek, ks.source, ks.salt, ks.params) = old;
+        }
+        r
+    }
+
+    /// Authenticates every byte of the file: both key slots, both copies of block 0 and
+    /// every data block, used or free. Returns one line per problem.
+    pub(crate) fn verify_all(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        for i in 0..2 {
+            let mut b = vec![0u8; SLOT];
+            read_at(&self.file, &mut b, (i * SLOT) as u64)?;
+            if parse_slot(&b).is_none() {
+                problems.push(format!("key slot {i} is damaged"));
+            }
+        }
+        let blocks = self.geometry.lock().blocks;
+        if blocks >= 1 {
+            for c in 0..2 {
+                if !matches!(self.read_copy(c)?, CopyState::Valid(..)) {
+                    problems.push(format!("copy {c} of block 0 is damaged or missing"));
+                }
+            }
+        }
+        let chunk = 256u64;
+        let mut k = 1;
+        while k < blocks {
+            let n = chunk.min(blocks - k);
+            let mut phys = vec![0u8; (n * PHYS_BLOCK) as usize];
+            read_at(&self.file, &mut phys, block_offset(k))?;
+            for (i, p) in phys.chunks_mut(PHYS_BLOCK as usize).enumerate() {
+                if self.open_block(k + i as u64, p).is_err() {
+                    problems.push(format!("block {} failed authentication", k + i as u64));
+                }
+            }
+            k += n;
+        }
+        let expected = physical_len_for(blocks);
+        let actual = self.file.metadata()?.len();
+        if actual != expected {
+            problems.push(format!(
+                "file is {actual} bytes; its blocks account for {expected}"
+            ));
+        }
+        Ok(problems)
+    }
+
+    /// Clean shutdown: both copies of block 0 valid, then the slot says "clean", synced.
+    fn shutdown(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        if !self.read_only {
+            {
+                let blocks = self.geometry.lock().blocks;
+                let mut b0 = self.block0.lock();
+                if blocks >= 1 && !(b0.valid[0] && b0.valid[1]) {
+                    self.write_block0(&mut b0)?;
+                }
+            }
+            self.file.sync_data()?;
+            let mut ks = self.keys.lock();
+            self.write_slot(&mut ks, STATE_CLEAN)?;
+        }
+        let _ = self.file.unlock();
+        Ok(())
+    }
+}
+
+fn lock_file(file: &File, path: &Path, shared: bool) -> Result<()> {
+    let r = if shared {
+        file.try_lock_shared()
+    } else {
+        file.try_lock()
+    };
+    match r {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::DatabaseLocked {
+            path: path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
+impl EncryptedBackend {
+    /// Opens or creates an encrypted file. Errors: `PasswordMismatch` for a wrong secret,
+    /// `CorruptedData` for a damaged file, `DatabaseLocked` when another handle writes it.
+    pub(crate) fn open(path: &Path, how: EncOpen<'_>) -> Result<EncryptedBackend> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(!how.read_only)
+            .create(how.create && !how.read_only)
+            .truncate(false)
+            .open(path)?;
+        lock_file(&file, path, how.read_only)?;
+        let len = file.metadata()?.len();
+        let inner = if len == 0 {
+            if how.read_only {
+                return Err(Error::InvalidInput(format!("{} is empty", path.display())));
+            }
+            Self::create(file, path, &how)?
+        } else {
+            Self::open_existing(file, path, len, &how)?
+        };
+        Ok(EncryptedBackend(Arc::new(inner)))
+    }
+
+    fn create(file: File, path: &Path, how: &EncOpen<'_>) -> Result<EncInner> {
+        how.kdf.validate()?;
+        let mut rng = rand::thread_rng();
+        let mut file_id = [0u8; 16];
+        rng.fill_bytes(&mut file_id);
+        let mut salt = [0u8; 16];
+        if how.secret.source() == SOURCE_PASSWORD {
+            rng.fill_bytes(&mut salt);
+        }
+        let mut dek = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(dek.as_mut());
+        let kek = how.secret.derive_kek(&salt, &how.kdf)?;
+        let cipher = Aes256GcmSiv::new_from_slice(dek.as_ref())
+            .map_err(|_| Error::InvalidInput("data key must be 32 bytes".into()))?;
+        let inner = EncInner {
+            file,
+            path: path.to_path_buf(),
+            read_only: false,
+            file_id,
+            cipher: Mutex::new(cipher),
+            keys: Mutex::new(KeyState {
+                kek,
+                dek,
+                source: how.secret.source(),
+                salt,
+                params: how.kdf,
+                seq: 0,
+                current: 1,
+                slot_valid: [false; 2],
+            }),
+            block0: Mutex::new(Block0 {
+                plain: Zeroizing::new(vec![0u8; PAGE]),
+                seq: 0,
+                current: 1,
+                valid: [false; 2],
+            }),
+            geometry: Mutex::new(Geometry {
+                logical_len: 0,
+                blocks: 0,
+            }),
+            closed: AtomicBool::new(false),
+        };
+        {
+            let mut ks = inner.keys.lock();
+            inner.write_slot(&mut ks, STATE_OPEN)?;
+            inner.write_slot(&mut ks, STATE_OPEN)?;
+        }
+        Ok(inner)
+    }
+
+    fn open_existing(file: File, path: &Path, len: u64, how: &EncOpen<'_>) -> Result<EncInner> {
+        let mut head = vec![0u8; DATA_START.min(len) as usize];
+        read_at(&file, &mut head, 0)?;
+        if head.starts_with(REDB_MAGIC) {
+            return Err(Error::InvalidInput(format!(
+                "{} is not encrypted; open it without a password or key",
+                path.display()
+            )));
+        }
+        if len < DATA_START {
+            return Err(Error::CorruptedData(format!(
+                "{} is truncated: {len} bytes is less than its key slots",
+                path.display()
+            )));
+        }
+        let slots = [parse_slot(&head[..SLOT]), parse_slot(&head[SLOT..])];
+        let current = match (&slots[0], &slots[1]) {
+            (Some(a), Some(b)) => usize::from(b.seq > a.seq),
+            (Some(_), None) => 0,
+            (None, Some(_)) => 1,
+            (None, None) => {
+                return Err(Error::CorruptedData(format!(
+                    "{}: both key slots are damaged (or this is not a BlazeDB file)",
+                    path.display()
+                )));
+            }
+        };
+        let slot = slots[current].clone().expect("chosen slot is valid");
+        if slots.iter().flatten().any(|s| s.file_id != slot.file_id) {
+            return Err(Error::CorruptedData(
+                "key slots belong to different files".into(),
+            ));
+        }
+        if slot.source != how.secret.source() {
+            return Err(Error::PasswordMismatch);
+        }
+        let kek = how.secret.derive_kek(&slot.salt, &slot.params)?;
+        let dek = unwrap_dek(&slot, &kek).ok_or(Error::PasswordMismatch)?;
+        let cipher = Aes256GcmSiv::new_from_slice(dek.as_ref())
+            .map_err(|_| Error::CorruptedData("data key has the wrong length".into()))?;
+        let rest = len - DATA_START;
+        let blocks = if rest == 0 {
+            0
+        } else if rest < 2 * PHYS_BLOCK || !(rest - 2 * PHYS_BLOCK).is_multiple_of(PHYS_BLOCK) {
+            return Err(Error::CorruptedData(format!(
+                "{} has a length ({len}) that is not a whole number of encrypted blocks",
+                path.display()
+            )));
+        } else {
+            1 + (rest - 2 * PHYS_BLOCK) / PHYS_BLOCK
+        };
+        let inner = EncInner {
+            file,
+            path: path.to_path_buf(),
+            read_only: how.read_only,
+            file_id: slot.file_id,
+            cipher: Mutex::new(cipher),
+            keys: Mutex::new(KeyState {
+                kek,
+                dek,
+                source: slot.source,
+                salt: slot.salt,
+                params: slot.params,
+                seq: slot.seq,
+                current,
+                slot_valid: [slots[0].is_some(), slots[1].is_some()],
+            }),
+            block0: Mutex::new(Block0 {
+                plain: Zeroizing::new(vec![0u8; PAGE]),
+                seq: 0,
+                current: 1,
+                valid: [false; 2],
+            }),
+            geometry: Mutex::new(Geometry {
+                logical_len: blocks * PAGE as u64,
+                blocks,
+            }),
+            closed: AtomicBool::new(false),
+        };
+        if blocks >= 1 {
+            let copies = [inner.read_copy(0)?, inner.read_copy(1)?];
+            let clean = slot.state == STATE_CLEAN;
+            let valid: Vec<bool> = copies
+                .iter()
+                .map(|c| matches!(c, CopyState::Valid(..)))
+                .collect();
+            let unwritten = copies.iter().all(|c| matches!(c, CopyState::Unwritten));
+            // After a clean close both copies authenticate, so a damaged one is tampering.
+            // After a crash one copy may be torn by the interrupted header write; the other
+            // then holds the last header redb completed.
+            if !unwritten && (clean && !(valid[0] && valid[1]) || !(valid[0] || valid[1])) {
+                return Err(Error::CorruptedData(format!(
+                    "{}: the database header failed authentication (tampered or damaged)",
+                    path.display()
+                )));
+            }
+            let mut b0 = inner.block0.lock();
+            b0.valid = [valid[0], valid[1]];
+            let mut best: Option<(usize, u64)> = None;
+            for (i, c) in copies.iter().enumerate() {
+                if let CopyState::Valid(seq, _) = c
+                    && best.is_none_or(|(_, s)| *seq > s)
+                {
+                    best = Some((i, *seq));
+                }
+            }
+            if let Some((i, seq)) = best {
+                if let CopyState::Valid(_, plain) = &copies[i] {
+                    b0.plain.copy_from_slice(plain.as_ref());
+                }
+                b0.seq = seq;
+                b0.current = i;
+            }
+        }
+        if !how.read_only {
+            let mut ks = inner.keys.lock();
+            inner.write_slot(&mut ks, STATE_OPEN)?;
+        }
+        Ok(inner)
+    }
+}
+
+impl redb::StorageBackend for EncryptedBackend {
+    fn len(&self) -> io::Result<u64> {
+        self.0.check_open()?;
+        Ok(self.0.geometry.lock().logical_len)
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        let inner = &self.0;
+        inner.check_open()?;
+        let end = offset + out.len() as u64;
+        if end > inner.geometry.lock().logical_len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "read past the end of the database",
+            ));
+        }
+        let page = PAGE as u64;
+        let mut pos = offset;
+        let mut written = 0usize;
+        if pos < page && pos < end {
+            let b0 = inner.block0.lock();
+            let stop = end.min(page);
+            let n = (stop - pos) as usize;
+            out[..n].copy_from_slice(&b0.plain[pos as usize..stop as usize]);
+            written += n;
+            pos = stop;
+        }
+        if pos < end {
+            let first = pos / page;
+            let last = (end - 1) / page;
+            let count = last - first + 1;
+            let mut phys = vec![0u8; (count * PHYS_BLOCK) as usize];
+            read_at(&inner.file, &mut phys, block_offset(first))?;
+            for (i, p) in phys.chunks_mut(PHYS_BLOCK as usize).enumerate() {
+                let k = first + i as u64;
+                let block_start = k * page;
+                let from = pos.max(block_start) - block_start;
+                let to = end.min(block_start + page) - block_start;
+                let n = (to - from) as usize;
+                match inner.open_block(k, p)? {
+                    Some((_, plain)) => out[written..written + n]
+                        .copy_from_slice(&plain[from as usize..to as usize]),
+                    None => out[written..written + n].fill(0),
+                }
+                written += n;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        let inner = &self.0;
+        inner.check_open()?;
+        let blocks = len.div_ceil(PAGE as u64);
+        let mut g = inner.geometry.lock();
+        inner.file.set_len(physical_len_for(blocks))?;
+        if blocks == 0 {
+            let mut b0 = inner.block0.lock();
+            b0.plain.fill(0);
+            b0.valid = [false; 2];
+        }
+        g.blocks = blocks;
+        g.logical_len = len;
+        Ok(())
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.check_open()?;
+        self.0.file.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let inner = &self.0;
+        inner.check_open()?;
+        let page = PAGE as u64;
+        let end = offset + data.len() as u64;
+        {
+            let mut g = inner.geometry.lock();
+            if end > g.logical_len {
+                let blocks = end.div_ceil(page);
+                if blocks > g.blocks {
+                    inner.file.set_len(physical_len_for(blocks))?;
+                    g.blocks = blocks;
+                }
+                g.logical_len = end;
+            }
+        }
+        let mut pos = offset;
+        let mut consumed = 0usize;
+        if pos < page && pos < end {
+            let stop = end.min(page);
+            let n = (stop - pos) as usize;
+            let mut b0 = inner.block0.lock();
+            b0.plain[pos as usize..stop as usize].copy_from_slice(&data[..n]);
+            inner.write_block0(&mut b0)?;
+            consumed += n;
+            pos = stop;
+        }
+        if pos < end {
+            let first = pos / page;
+            let last = (end - 1) / page;
+            let count = last - first + 1;
+            let mut phys = vec![0u8; (count * PHYS_BLOCK) as usize];
+            let mut scratch = Zeroizing::new(vec![0u8; PAGE]);
+            for (i, p) in phys.chunks_mut(PHYS_BLOCK as usize).enumerate() {
+                let k = first + i as u64;
+                let block_start = k * page;
+                let from = (pos.max(block_start) - block_start) as usize;
+                let to = (end.min(block_start + page) - block_start) as usize;
+                let n = to - from;
+                if from == 0 && to == PAGE {
+                    inner.seal(k, 0, &data[consumed..consumed + n], p)?;
+                } else {
+                    // A partial block: read, patch, re-encrypt. redb writes whole pages
+                    // outside the header, so this path exists for safety, not speed.
+                    let mut old = vec![0u8; PHYS_BLOCK as usize];
+                    read_at(&inner.file, &mut old, block_offset(k))?;
+                    match inner.open_block(k, &mut old)? {
+                        Some((_, plain)) => scratch.copy_from_slice(plain),
+                        None => scratch.fill(0),
+                    }
+                    scratch[from..to].copy_from_slice(&data[consumed..consumed + n]);
+                    inner.seal(k, 0, &scratch, p)?;
+                }
+                consumed += n;
+            }
+            write_at(&inner.file, &phys, block_offset(first))?;
+        }
+        Ok(())
+    }
+
+    fn close(&self) -> io::Result<()> {
+        self.0
+            .shutdown()
+            .map_err(|e| io::Error::other(e.to_string()))
+    }
+}
