@@ -253,6 +253,10 @@ pub(crate) struct EncInner {
     block0: Mutex<Block0>,
     geometry: Mutex<Geometry>,
     closed: AtomicBool,
+    /// Damage found while opening (a torn or tampered key slot or header copy). Open
+    /// carries on with the good copy and later writes repair the bad one, so this is the
+    /// only record of it; `verify_all` reports it.
+    found_at_open: Mutex<Vec<String>>,
 }
 
 /// How to open an encrypted file.
@@ -434,7 +438,7 @@ impl EncInner {
     /// Authenticates every byte of the file: both key slots, both copies of block 0 and
     /// every data block, used or free. Returns one line per problem.
     pub(crate) fn verify_all(&self) -> Result<Vec<String>> {
-        let mut problems = Vec::new();
+        let mut problems = self.found_at_open.lock().clone();
         for i in 0..2 {
             let mut b = vec![0u8; SLOT];
             read_at(&self.file, &mut b, (i * SLOT) as u64)?;
@@ -574,6 +578,7 @@ impl EncryptedBackend {
                 blocks: 0,
             }),
             closed: AtomicBool::new(false),
+            found_at_open: Mutex::new(Vec::new()),
         };
         {
             let mut ks = inner.keys.lock();
@@ -661,6 +666,14 @@ impl EncryptedBackend {
                 blocks,
             }),
             closed: AtomicBool::new(false),
+            found_at_open: Mutex::new(
+                slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.is_none())
+                    .map(|(i, _)| format!("key slot {i} failed its checksum when opened"))
+                    .collect(),
+            ),
         };
         if blocks >= 1 {
             let copies = [inner.read_copy(0)?, inner.read_copy(1)?];
@@ -678,6 +691,16 @@ impl EncryptedBackend {
                     "{}: the database header failed authentication (tampered or damaged)",
                     path.display()
                 )));
+            }
+            if !unwritten {
+                let mut found = inner.found_at_open.lock();
+                for (i, ok) in valid.iter().enumerate() {
+                    if !ok {
+                        found.push(format!(
+                            "copy {i} of the header block failed authentication when opened"
+                        ));
+                    }
+                }
             }
             let mut b0 = inner.block0.lock();
             b0.valid = [valid[0], valid[1]];
