@@ -64,7 +64,9 @@ struct Inner {
     registered: Mutex<Option<FileId>>,
     closing: AtomicBool,
     /// The encrypting backend's shared state, for integrity checks and password changes.
-    encryption: Option<Arc<EncInner>>,
+    /// Taken at close, so the keys are dropped (and zeroized) with the redb handle.
+    encryption: Mutex<Option<Arc<EncInner>>>,
+    encrypted: bool,
 }
 
 /// An open BlazeDB database: one file holding many named collections of records.
@@ -142,12 +144,15 @@ impl Database {
 
     fn open_registered(
         path: &Path,
-        options: Options,
+        mut options: Options,
         mut registered: Option<FileId>,
     ) -> Result<Database> {
         let mut builder = redb::Builder::new();
         builder.set_cache_size(options.cache_size);
-        let encryption = match &options.secret {
+        // The handle keeps its options for its whole life; the secret must not stay with
+        // them. It is dropped (and zeroized) when this function returns.
+        let secret = options.secret.take();
+        let encryption = match &secret {
             Some(secret) => {
                 if options.password_policy {
                     check_policy(secret)?;
@@ -218,7 +223,8 @@ impl Database {
                 explicit: Mutex::new(None),
                 registered: Mutex::new(registered),
                 closing: AtomicBool::new(false),
-                encryption: enc_inner,
+                encrypted: enc_inner.is_some(),
+                encryption: Mutex::new(enc_inner),
             }),
         })
     }
@@ -261,7 +267,10 @@ impl Database {
         self.inner.shared.closed.store(true, Ordering::SeqCst);
         let handle = guard.take();
         drop(guard);
+        // Dropping the redb handle closes the backend (a clean shutdown); dropping our
+        // reference too frees the key material, which zeroizes itself.
         drop(handle);
+        self.inner.encryption.lock().take();
         self.inner.shared.feed.close();
         if let Some(id) = self.inner.registered.lock().take() {
             OPEN_FILES.lock().remove(&id);
@@ -515,7 +524,8 @@ impl Database {
                 let redb_ok = db
                     .check_integrity()
                     .map_err(|e| from_open_error(e, &self.inner.shared.path))?;
-                let problems = match &self.inner.encryption {
+                let enc = self.inner.encryption.lock().clone();
+                let problems = match enc {
                     Some(enc) => enc.verify_all()?,
                     None => Vec::new(),
                 };
@@ -530,7 +540,7 @@ impl Database {
 
     /// Whether this database is encrypted at rest.
     pub fn is_encrypted(&self) -> bool {
-        self.inner.encryption.is_some()
+        self.inner.encrypted
     }
 
     /// Authenticates every block of an encrypted file (used and free), both key slots and
@@ -539,7 +549,8 @@ impl Database {
     pub fn verify_encryption(&self) -> Result<Vec<String>> {
         let _guard = self.inner.handle.read_recursive();
         self.inner.shared.check_open()?;
-        match &self.inner.encryption {
+        let enc = self.inner.encryption.lock().clone();
+        match enc {
             Some(enc) => enc.verify_all(),
             None => Ok(Vec::new()),
         }
@@ -558,7 +569,8 @@ impl Database {
     pub fn rekey(&self, secret: Secret) -> Result<()> {
         let _guard = self.inner.handle.read_recursive();
         self.inner.shared.check_open()?;
-        let enc = self.inner.encryption.as_ref().ok_or_else(|| {
+        let enc = self.inner.encryption.lock().clone();
+        let enc = enc.ok_or_else(|| {
             Error::InvalidInput(
                 "the database is not encrypted; use copy_to to write an encrypted copy".into(),
             )
