@@ -16,6 +16,7 @@ use crate::engine::{FORMAT_VERSION, META, META_FORMAT};
 use crate::error::{Error, Result, from_open_error};
 use crate::feed::{CallbackSubscription, Feed, Notification, Subscription};
 use crate::options::Options;
+use crate::query::{Query, QueryCursor};
 use crate::record::Record;
 use crate::transactions::{ReadTx, Shared, Transaction, WriteTx};
 
@@ -495,6 +496,36 @@ impl Database {
     /// Removes soft-deleted records for good; returns how many.
     pub fn purge(&self, collection: &str) -> Result<u64> {
         self.write(|tx| tx.purge(collection))
+    }
+
+    /// Runs a query on the last commit (see [`crate::Query`]).
+    pub fn query(&self, q: &Query) -> Result<Vec<Record>> {
+        self.read(|tx| tx.query(q))
+    }
+
+    /// Number of records matching a query's filter, ignoring its offset and limit.
+    pub fn query_count(&self, q: &Query) -> Result<u64> {
+        self.read(|tx| tx.query_count(q))
+    }
+
+    /// The first match of a query, if any.
+    pub fn query_first(&self, q: &Query) -> Result<Option<Record>> {
+        Ok(self.query(&q.clone().limit(1))?.into_iter().next())
+    }
+
+    /// A cursor over a query's matches on one snapshot, fetched in batches (see
+    /// [`QueryCursor`]).
+    pub fn query_cursor(&self, q: Query) -> Result<QueryCursor> {
+        crate::query::validate(&q)?;
+        Ok(QueryCursor {
+            tx: self.snapshot()?,
+            query: q,
+            after: None,
+            skipped: 0,
+            returned: 0,
+            sorted: None,
+            done: false,
+        })
     }
 
     /// Every collection's name.

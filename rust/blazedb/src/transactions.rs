@@ -275,6 +275,24 @@ macro_rules! read_ops {
             }
         }
 
+        /// Runs a query: filter, sort, offset, limit (see [`crate::Query`]).
+        pub fn query(&self, q: &crate::query::Query) -> Result<Vec<Record>> {
+            crate::query::validate(q)?;
+            match self.records_ro(q.collection())? {
+                Some(t) => crate::query::run(&t, q),
+                None => Ok(Vec::new()),
+            }
+        }
+
+        /// Number of records matching the query's filter (offset and limit ignored).
+        pub fn query_count(&self, q: &crate::query::Query) -> Result<u64> {
+            crate::query::validate(q)?;
+            match self.records_ro(q.collection())? {
+                Some(t) => crate::query::count(&t, q),
+                None => Ok(0),
+            }
+        }
+
         /// Every collection's name, in name order.
         pub fn collections(&self) -> Result<Vec<String>> {
             Ok(self.catalog()?.into_iter().map(|(n, _)| n).collect())
@@ -353,6 +371,19 @@ impl ReadTx {
     }
 
     read_ops!();
+
+    /// Visits live records after `after` in id order until `visit` returns false.
+    pub(crate) fn scan_collection(
+        &self,
+        collection: &str,
+        after: Option<RecordKey>,
+        visit: impl FnMut(RecordKey, Record) -> Result<bool>,
+    ) -> Result<()> {
+        match self.records_ro(collection)? {
+            Some(t) => crate::query::scan(&t, after, visit),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A write transaction. Changes are visible to this transaction's own reads at once and to

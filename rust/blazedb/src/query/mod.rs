@@ -1,0 +1,346 @@
+//! Queries: filters, multi-key sorting, deterministic paging, and a streaming cursor.
+//!
+//! `docs/QUERY.md` states the semantics. Execution here is a scan of the collection in id
+//! order; indexes and the planner that picks them come next.
+
+mod filter;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use redb::ReadableTable;
+use uuid::Uuid;
+
+pub use filter::{Filter, SortKey, TotalF64, compare_values, values_equal};
+
+use crate::engine::RecordKey;
+use crate::engine::encoding::{FLAG_SOFT_DELETED, decode_record, record_flags};
+use crate::error::{Error, Result};
+use crate::record::Record;
+use crate::value::Value;
+
+/// Sort direction of one key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Smallest first.
+    Ascending,
+    /// Largest first.
+    Descending,
+}
+
+/// A query on one collection. Build with [`Query::new`] and the chained setters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Query {
+    pub(crate) collection: String,
+    pub(crate) filter: Option<Filter>,
+    pub(crate) order: Vec<(String, Order)>,
+    pub(crate) offset: usize,
+    pub(crate) limit: Option<usize>,
+}
+
+impl Query {
+    /// All live records of `collection`, in id order.
+    pub fn new(collection: impl Into<String>) -> Self {
+        Query {
+            collection: collection.into(),
+            filter: None,
+            order: Vec::new(),
+            offset: 0,
+            limit: None,
+        }
+    }
+
+    /// Adds a filter; several calls are ANDed, as upstream's chained `where` calls are.
+    pub fn filter(mut self, f: Filter) -> Self {
+        self.filter = Some(match self.filter.take() {
+            Some(existing) => existing.and(f),
+            None => f,
+        });
+        self
+    }
+
+    /// Adds a sort key after the ones already given. Missing values sort last in both
+    /// directions; ties are broken by record id, so pages are deterministic.
+    pub fn order_by(mut self, field: impl Into<String>, order: Order) -> Self {
+        self.order.push((field.into(), order));
+        self
+    }
+
+    /// Skips this many matches.
+    pub fn offset(mut self, n: usize) -> Self {
+        self.offset = n;
+        self
+    }
+
+    /// Returns at most this many matches.
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// The collection queried.
+    pub fn collection(&self) -> &str {
+        &self.collection
+    }
+
+    /// The combined filter, if any.
+    pub fn filter_ref(&self) -> Option<&Filter> {
+        self.filter.as_ref()
+    }
+
+    fn matches(&self, r: &Record) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(r))
+    }
+}
+
+/// One sort position: present values in the query's direction, missing ones last.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Slot {
+    Asc(SortKey),
+    Desc(Reverse<SortKey>),
+    Missing,
+}
+
+fn sort_slots(q: &Query, r: &Record) -> Vec<Slot> {
+    q.order
+        .iter()
+        .map(|(f, o)| match r.get_path(f) {
+            // A stored null sorts with the missing values.
+            None | Some(Value::Null) => Slot::Missing,
+            Some(v) => match o {
+                Order::Ascending => Slot::Asc(SortKey::of(v)),
+                Order::Descending => Slot::Desc(Reverse(SortKey::of(v))),
+            },
+        })
+        .collect()
+}
+
+/// A heap entry ordered by its sort slots, then id; the record rides along unordered.
+struct Ranked(Vec<Slot>, RecordKey, Record);
+
+impl PartialEq for Ranked {
+    fn eq(&self, o: &Self) -> bool {
+        self.0 == o.0 && self.1 == o.1
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (&self.0, self.1).cmp(&(&o.0, o.1))
+    }
+}
+
+/// Calls `visit` for each live record whose key is after `after`, in id order, until it
+/// returns `false`.
+pub(crate) fn scan<T: ReadableTable<RecordKey, &'static [u8]>>(
+    t: &T,
+    after: Option<RecordKey>,
+    mut visit: impl FnMut(RecordKey, Record) -> Result<bool>,
+) -> Result<()> {
+    let range = match after {
+        Some(k) if k == RecordKey::MAX => return Ok(()),
+        Some(k) => t.range(k + 1..)?,
+        None => t.range::<RecordKey>(..)?,
+    };
+    for item in range {
+        let (k, v) = item?;
+        let bytes = v.value();
+        if record_flags(bytes)? & FLAG_SOFT_DELETED != 0 {
+            continue;
+        }
+        let key = k.value();
+        let record = decode_record(bytes, Some(Uuid::from_u128(key)))?.record;
+        if !visit(key, record)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a query over one collection's table.
+pub(crate) fn run<T: ReadableTable<RecordKey, &'static [u8]>>(
+    t: &T,
+    q: &Query,
+) -> Result<Vec<Record>> {
+    let limit = q.limit.unwrap_or(usize::MAX);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    if q.order.is_empty() {
+        // Id order: stream, keeping only the page.
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        scan(t, None, |_, r| {
+            if q.matches(&r) {
+                if skipped < q.offset {
+                    skipped += 1;
+                } else {
+                    out.push(r);
+                }
+            }
+            Ok(out.len() < limit)
+        })?;
+        return Ok(out);
+    }
+    let keep = q.offset.saturating_add(limit);
+    let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
+    let mut all: Vec<Ranked> = Vec::new();
+    let bounded = q.limit.is_some();
+    scan(t, None, |k, r| {
+        if q.matches(&r) {
+            let entry = Ranked(sort_slots(q, &r), k, r);
+            if bounded {
+                // Top-k: memory stays at offset + limit entries whatever the match count.
+                if heap.len() < keep {
+                    heap.push(entry);
+                } else if heap.peek().is_some_and(|worst| entry < *worst) {
+                    heap.pop();
+                    heap.push(entry);
+                }
+            } else {
+                all.push(entry);
+            }
+        }
+        Ok(true)
+    })?;
+    let mut sorted = if bounded { heap.into_vec() } else { all };
+    sorted.sort_unstable();
+    Ok(sorted
+        .into_iter()
+        .skip(q.offset)
+        .take(limit)
+        .map(|Ranked(_, _, r)| r)
+        .collect())
+}
+
+/// Counts matches, ignoring offset and limit.
+pub(crate) fn count<T: ReadableTable<RecordKey, &'static [u8]>>(t: &T, q: &Query) -> Result<u64> {
+    let mut n = 0u64;
+    scan(t, None, |_, r| {
+        if q.matches(&r) {
+            n += 1;
+        }
+        Ok(true)
+    })?;
+    Ok(n)
+}
+
+/// Checks a query before it runs, so a malformed one fails with `InvalidQuery` up front.
+pub(crate) fn validate(q: &Query) -> Result<()> {
+    if let Some(f) = &q.filter {
+        for field in f.fields() {
+            if field.is_empty() {
+                return Err(Error::InvalidQuery("a filter names an empty field".into()));
+            }
+        }
+    }
+    for (field, _) in &q.order {
+        if field.is_empty() {
+            return Err(Error::InvalidQuery(
+                "a sort key names an empty field".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A cursor over a query's matches, fetched in batches from one snapshot.
+///
+/// Without sort keys it streams: each batch resumes the id-order scan after the last
+/// record it returned, so memory stays at one batch however many records match. With sort
+/// keys and a limit it keeps `offset + limit` entries; with sort keys and no limit it must
+/// sort every match first (until an index can supply the order).
+pub struct QueryCursor {
+    pub(crate) tx: crate::transactions::ReadTx,
+    pub(crate) query: Query,
+    pub(crate) after: Option<RecordKey>,
+    pub(crate) skipped: usize,
+    pub(crate) returned: usize,
+    pub(crate) sorted: Option<std::vec::IntoIter<Record>>,
+    pub(crate) done: bool,
+}
+
+impl std::fmt::Debug for QueryCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryCursor")
+            .field("query", &self.query)
+            .field("returned", &self.returned)
+            .finish()
+    }
+}
+
+impl QueryCursor {
+    /// The next batch of at most `size` matches; empty when the cursor is exhausted.
+    pub fn next_batch(&mut self, size: usize) -> Result<Vec<Record>> {
+        if self.done || size == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = self.query.limit.unwrap_or(usize::MAX);
+        let want = size.min(limit - self.returned);
+        if !self.query.order.is_empty() {
+            if self.sorted.is_none() {
+                self.sorted = Some(self.tx.query(&self.query)?.into_iter());
+            }
+            let batch: Vec<Record> = self
+                .sorted
+                .as_mut()
+                .map(|it| it.by_ref().take(want).collect())
+                .unwrap_or_default();
+            self.returned += batch.len();
+            if batch.len() < want {
+                self.done = true;
+            }
+            return Ok(batch);
+        }
+        let mut batch = Vec::with_capacity(want.min(4096));
+        let mut last = self.after;
+        let (q, skipped) = (&self.query, &mut self.skipped);
+        let mut exhausted = true;
+        self.tx.scan_collection(&q.collection, self.after, |k, r| {
+            last = Some(k);
+            if q.matches(&r) {
+                if *skipped < q.offset {
+                    *skipped += 1;
+                } else {
+                    batch.push(r);
+                }
+            }
+            if batch.len() >= want {
+                exhausted = false;
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        self.after = last;
+        self.returned += batch.len();
+        if exhausted || self.returned >= limit {
+            self.done = true;
+        }
+        Ok(batch)
+    }
+}
+
+impl Iterator for QueryCursor {
+    type Item = Result<Record>;
+
+    /// Record by record; an unsorted cursor resumes its scan at each call.
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(it) = self.sorted.as_mut()
+            && let Some(r) = it.next()
+        {
+            return Some(Ok(r));
+        }
+        match self.next_batch(1) {
+            Ok(mut b) => b.pop().map(Ok),
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
