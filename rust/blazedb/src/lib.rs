@@ -19,6 +19,7 @@
 
 pub mod crypto;
 mod db;
+pub mod dump;
 mod engine;
 mod error;
 pub mod feed;
