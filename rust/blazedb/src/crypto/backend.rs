@@ -248,7 +248,7 @@ pub(crate) struct EncInner {
     path: PathBuf,
     read_only: bool,
     file_id: [u8; 16],
-    cipher: Mutex<Aes256GcmSiv>,
+    cipher: Aes256GcmSiv,
     keys: Mutex<KeyState>,
     block0: Mutex<Block0>,
     geometry: Mutex<Geometry>,
@@ -315,7 +315,6 @@ impl EncInner {
         let aad = self.aad(block, seq);
         let tag = self
             .cipher
-            .lock()
             .encrypt_in_place_detached(Nonce::from_slice(&head[..NONCE_LEN]), &aad, body)
             .map_err(|_| io::Error::other("block encryption failed"))?;
         head[NONCE_LEN + SEQ_LEN..].copy_from_slice(&tag);
@@ -339,7 +338,6 @@ impl EncInner {
         );
         let aad = self.aad(block, seq);
         self.cipher
-            .lock()
             .decrypt_in_place_detached(
                 Nonce::from_slice(&head[..NONCE_LEN]),
                 &aad,
@@ -556,7 +554,7 @@ impl EncryptedBackend {
             path: path.to_path_buf(),
             read_only: false,
             file_id,
-            cipher: Mutex::new(cipher),
+            cipher,
             keys: Mutex::new(KeyState {
                 kek,
                 dek,
@@ -644,7 +642,7 @@ impl EncryptedBackend {
             path: path.to_path_buf(),
             read_only: how.read_only,
             file_id: slot.file_id,
-            cipher: Mutex::new(cipher),
+            cipher,
             keys: Mutex::new(KeyState {
                 kek,
                 dek,
