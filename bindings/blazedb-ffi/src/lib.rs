@@ -1,0 +1,600 @@
+//! UniFFI bindings of [`blazedb`]: the one native library behind the Swift package, the
+//! Kotlin (JNA) bindings and the Python bindings.
+//!
+//! Thin on purpose: every method converts its arguments, calls the core, and converts the
+//! result. No database logic lives here. Three rules hold for every exported call:
+//!
+//! * **Typed errors.** Every call that can fail returns `Result<_, BlazeError>`, and its body
+//!   runs under [`error::guard`], so a panic in Rust arrives as `BlazeError::Internal`, never
+//!   as an unwinding panic or an untyped UniFFI error.
+//! * **Use after close throws.** `close_database` closes the core handle; every later call on the
+//!   `Database`, its `Transaction`s and their clones returns `BlazeError::Closed` (the core
+//!   guarantees this; see `docs/design.md` §4).
+//! * **Batch-shaped.** A foreign call costs microseconds (JNA about 3.5 µs), so the batch
+//!   calls take and return whole lists: `insert_many` returns every id, `get_many` and `page`
+//!   return the whole result in one call.
+//!
+//! Layout: [`value`] (the value and record types), [`error`], [`feed`] (change listener),
+//! and here the `Database` and `Transaction` objects. See `docs/BINDINGS.md`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub mod error;
+pub mod feed;
+pub mod query;
+pub mod value;
+
+pub use error::BlazeError;
+pub use feed::{Change, ChangeBatch, ChangeKind, ChangeListener, Subscription};
+pub use query::{QueryFilter, QuerySpec, SortKey};
+pub use value::{BlazeRecord, BlazeValue};
+
+use error::guard;
+use value::{from_record, from_records, id_string, parse_id, parse_ids, to_record, to_records};
+
+uniffi::setup_scaffolding!();
+
+type Result<T, E = BlazeError> = std::result::Result<T, E>;
+
+/// How commits reach the disk (see the core's `Durability`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum Durability {
+    /// Every commit is on disk when the call returns (the default).
+    Immediate,
+    /// Commits are visible at once and durable at the next immediate commit or `sync`.
+    Relaxed,
+}
+
+/// Open options. Every field has a default, so a bare `OpenOptions()` (Swift, Kotlin,
+/// Python alike) means the core's `Options::default()`.
+#[derive(Clone, Debug, PartialEq, uniffi::Record)]
+pub struct OpenOptions {
+    /// Page cache in bytes (default 16 MiB).
+    #[uniffi(default = None)]
+    pub cache_size: Option<u64>,
+    /// Commit durability (default immediate).
+    #[uniffi(default = None)]
+    pub durability: Option<Durability>,
+    /// Open without write access.
+    #[uniffi(default = false)]
+    pub read_only: bool,
+    /// Create the file if it is missing (default true).
+    #[uniffi(default = true)]
+    pub create: bool,
+    /// The `project` stamped on inserts that lack one (default `"Default"`).
+    #[uniffi(default = None)]
+    pub project: Option<String>,
+    /// Whether `project` is stamped at all (default true).
+    #[uniffi(default = true)]
+    pub stamp_project: bool,
+    /// Whether `createdAt`, `updatedAt` and `project` are stamped (default true).
+    #[uniffi(default = true)]
+    pub stamp_fields: bool,
+    /// Limit on one encoded record in bytes (default 16 MiB).
+    #[uniffi(default = None)]
+    pub max_record_size: Option<u64>,
+    /// Limit on records or ids in one batch call (default 100,000).
+    #[uniffi(default = None)]
+    pub max_batch: Option<u64>,
+    /// How long a write waits for the write lock, in milliseconds (default 10,000).
+    #[uniffi(default = None)]
+    pub busy_timeout_ms: Option<u64>,
+    /// Undelivered change batches a subscription buffers (default 1024).
+    #[uniffi(default = None)]
+    pub feed_capacity: Option<u64>,
+    /// Encrypts the file with this password (Argon2id with the file's own salt). A new file
+    /// is created encrypted; an existing one must have been created with a password.
+    #[uniffi(default = None)]
+    pub password: Option<String>,
+    /// Encrypts the file with this raw 32-byte key instead (no key derivation). Giving both
+    /// `password` and `key` is `InvalidInput`.
+    #[uniffi(default = None)]
+    pub key: Option<Vec<u8>>,
+    /// Enforce upstream's password rule (12+ characters, upper, lower, digit) at open and
+    /// on password change; a failure is `PasswordTooWeak` (default false).
+    #[uniffi(default = false)]
+    pub password_policy: bool,
+    /// Argon2id memory in KiB for new files and password changes (default 19 MiB).
+    #[uniffi(default = None)]
+    pub kdf_memory_kib: Option<u32>,
+    /// Argon2id passes (default 2).
+    #[uniffi(default = None)]
+    pub kdf_iterations: Option<u32>,
+    /// Argon2id lanes (default 1).
+    #[uniffi(default = None)]
+    pub kdf_parallelism: Option<u32>,
+}
+
+fn raw_key(key: &[u8]) -> Result<[u8; 32]> {
+    <[u8; 32]>::try_from(key).map_err(|_| BlazeError::InvalidInput {
+        reason: format!("an encryption key is 32 bytes, not {}", key.len()),
+    })
+}
+
+fn size(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+impl OpenOptions {
+    fn to_core(&self) -> Result<blazedb::Options> {
+        let mut o = blazedb::Options::default()
+            .read_only(self.read_only)
+            .create(self.create)
+            .stamp_fields(self.stamp_fields);
+        if let Some(n) = self.cache_size {
+            o = o.cache_size(size(n));
+        }
+        if let Some(d) = self.durability {
+            o = o.durability(match d {
+                Durability::Immediate => blazedb::Durability::Immediate,
+                Durability::Relaxed => blazedb::Durability::Relaxed,
+            });
+        }
+        if !self.stamp_project {
+            o = o.project(None);
+        } else if let Some(p) = &self.project {
+            o = o.project(Some(p.clone()));
+        }
+        if let Some(n) = self.max_record_size {
+            o = o.max_record_size(size(n));
+        }
+        if let Some(n) = self.max_batch {
+            o = o.max_batch(size(n));
+        }
+        if let Some(ms) = self.busy_timeout_ms {
+            o = o.busy_timeout(Duration::from_millis(ms));
+        }
+        if let Some(n) = self.feed_capacity {
+            o = o.feed_capacity(size(n));
+        }
+        match (&self.password, &self.key) {
+            (Some(_), Some(_)) => {
+                return Err(BlazeError::InvalidInput {
+                    reason: "give a password or a key, not both".into(),
+                });
+            }
+            (Some(p), None) => o = o.password(p.clone()),
+            (None, Some(k)) => o = o.key(raw_key(k)?),
+            (None, None) => {}
+        }
+        o = o.password_policy(self.password_policy);
+        if self.kdf_memory_kib.is_some()
+            || self.kdf_iterations.is_some()
+            || self.kdf_parallelism.is_some()
+        {
+            let d = blazedb::KdfParams::default();
+            o = o.kdf_params(blazedb::KdfParams {
+                memory_kib: self.kdf_memory_kib.unwrap_or(d.memory_kib),
+                iterations: self.kdf_iterations.unwrap_or(d.iterations),
+                parallelism: self.kdf_parallelism.unwrap_or(d.parallelism),
+            });
+        }
+        Ok(o)
+    }
+}
+
+/// The platform directory that `Database::open_default` uses.
+#[uniffi::export]
+pub fn default_directory() -> Result<String> {
+    guard(|| Ok(blazedb::default_directory()?.display().to_string()))
+}
+
+/// The collection the upstream one-collection API (Swift `BlazeDBClient`) reads and writes.
+#[uniffi::export]
+pub fn default_collection() -> String {
+    blazedb::DEFAULT_COLLECTION.to_string()
+}
+
+/// The version of the native library.
+#[uniffi::export]
+pub fn library_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// An open database file: named collections of records. Safe to share between threads.
+#[derive(uniffi::Object)]
+pub struct Database {
+    db: blazedb::Database,
+}
+
+fn usize_arg(name: &str, n: u64) -> Result<usize> {
+    usize::try_from(n).map_err(|_| BlazeError::InvalidInput {
+        reason: format!("{name} {n} is out of range"),
+    })
+}
+
+#[uniffi::export]
+impl Database {
+    /// Opens (or creates) the database file at `path`.
+    #[uniffi::constructor]
+    pub fn open(path: String, options: OpenOptions) -> Result<Arc<Self>> {
+        guard(|| {
+            Ok(Arc::new(Database {
+                db: blazedb::Database::open(&path, options.to_core()?)?,
+            }))
+        })
+    }
+
+    /// Opens (or creates) the database called `name` in the platform directory, with
+    /// upstream's name rules (`notes` becomes `notes.blazedb`).
+    #[uniffi::constructor]
+    pub fn open_default(name: String, options: OpenOptions) -> Result<Arc<Self>> {
+        guard(|| {
+            Ok(Arc::new(Database {
+                db: blazedb::Database::open_default(&name, options.to_core()?)?,
+            }))
+        })
+    }
+
+    /// The file this handle opened.
+    pub fn path(&self) -> String {
+        self.db.path().display().to_string()
+    }
+
+    /// Closes the database (idempotent). An open transaction is rolled back. Every later
+    /// call returns `Closed`. (Not named `close`: Kotlin's generated classes are
+    /// `AutoCloseable`, whose `close()` frees the native object instead.)
+    pub fn close_database(&self) -> Result<()> {
+        guard(|| Ok(self.db.close()?))
+    }
+
+    /// Whether `close_database` has run.
+    pub fn is_closed(&self) -> bool {
+        self.db.is_closed()
+    }
+
+    /// Inserts a record and returns its id (from its `id` field, else a new UUIDv4).
+    pub fn insert(&self, collection: String, record: BlazeRecord) -> Result<String> {
+        guard(|| Ok(id_string(self.db.insert(&collection, to_record(record)?)?)))
+    }
+
+    /// Inserts many records in one commit, all or nothing; returns their ids in order.
+    pub fn insert_many(
+        &self,
+        collection: String,
+        records: Vec<BlazeRecord>,
+    ) -> Result<Vec<String>> {
+        guard(|| {
+            let ids = self.db.insert_many(&collection, to_records(records)?)?;
+            Ok(ids.into_iter().map(id_string).collect())
+        })
+    }
+
+    /// The live record with this id, or none.
+    pub fn get(&self, collection: String, id: String) -> Result<Option<BlazeRecord>> {
+        guard(|| Ok(self.db.get(&collection, parse_id(&id)?)?.map(from_record)))
+    }
+
+    /// Many records by id, lined up with `ids` (none where missing).
+    pub fn get_many(
+        &self,
+        collection: String,
+        ids: Vec<String>,
+    ) -> Result<Vec<Option<BlazeRecord>>> {
+        guard(|| {
+            let got = self.db.get_many(&collection, &parse_ids(&ids)?)?;
+            Ok(got.into_iter().map(|r| r.map(from_record)).collect())
+        })
+    }
+
+    /// Whether a live record has this id.
+    pub fn exists(&self, collection: String, id: String) -> Result<bool> {
+        guard(|| Ok(self.db.exists(&collection, parse_id(&id)?)?))
+    }
+
+    /// Every live record, in id order.
+    pub fn all(&self, collection: String) -> Result<Vec<BlazeRecord>> {
+        guard(|| Ok(from_records(self.db.all(&collection)?)))
+    }
+
+    /// A whole page of live records in id order (deterministic).
+    pub fn page(&self, collection: String, offset: u64, limit: u64) -> Result<Vec<BlazeRecord>> {
+        guard(|| {
+            let (offset, limit) = (usize_arg("offset", offset)?, usize_arg("limit", limit)?);
+            Ok(from_records(self.db.page(&collection, offset, limit)?))
+        })
+    }
+
+    /// Number of live records (O(1)).
+    pub fn count(&self, collection: String) -> Result<u64> {
+        guard(|| Ok(self.db.count(&collection)?))
+    }
+
+    /// Runs a query; returns every match after its offset, up to its limit, in one call.
+    pub fn query(&self, spec: QuerySpec) -> Result<Vec<BlazeRecord>> {
+        guard(|| Ok(from_records(self.db.query(&query::to_query(spec)?)?)))
+    }
+
+    /// Number of matches of a query's filters (its offset and limit are ignored).
+    pub fn query_count(&self, spec: QuerySpec) -> Result<u64> {
+        guard(|| Ok(self.db.query_count(&query::to_query(spec)?)?))
+    }
+
+    /// Number of soft-deleted records waiting for `purge`.
+    pub fn soft_deleted_count(&self, collection: String) -> Result<u64> {
+        guard(|| Ok(self.db.read(|tx| tx.soft_deleted_count(&collection))?))
+    }
+
+    /// Replaces a live record (`RecordNotFound` if missing); keeps `createdAt`/`project`.
+    pub fn update(&self, collection: String, id: String, record: BlazeRecord) -> Result<()> {
+        guard(|| {
+            Ok(self
+                .db
+                .update(&collection, parse_id(&id)?, to_record(record)?)?)
+        })
+    }
+
+    /// Merges fields into a live record and stamps `updatedAt`.
+    pub fn update_fields(&self, collection: String, id: String, fields: BlazeRecord) -> Result<()> {
+        guard(|| {
+            Ok(self
+                .db
+                .update_fields(&collection, parse_id(&id)?, to_record(fields)?)?)
+        })
+    }
+
+    /// Replaces the live record or inserts it under `id`; true if it inserted.
+    pub fn upsert(&self, collection: String, id: String, record: BlazeRecord) -> Result<bool> {
+        guard(|| {
+            Ok(self
+                .db
+                .upsert(&collection, parse_id(&id)?, to_record(record)?)?)
+        })
+    }
+
+    /// Deletes a record; true if a live one was removed. A missing id is fine.
+    pub fn delete(&self, collection: String, id: String) -> Result<bool> {
+        guard(|| Ok(self.db.delete(&collection, parse_id(&id)?)?))
+    }
+
+    /// Deletes many records in one commit; returns how many live ones were removed.
+    pub fn delete_many(&self, collection: String, ids: Vec<String>) -> Result<u64> {
+        guard(|| Ok(self.db.delete_many(&collection, &parse_ids(&ids)?)? as u64))
+    }
+
+    /// Hides a live record from reads and counts until `purge`.
+    pub fn soft_delete(&self, collection: String, id: String) -> Result<()> {
+        guard(|| Ok(self.db.soft_delete(&collection, parse_id(&id)?)?))
+    }
+
+    /// Removes soft-deleted records for good; returns how many.
+    pub fn purge(&self, collection: String) -> Result<u64> {
+        guard(|| Ok(self.db.purge(&collection)?))
+    }
+
+    /// Every collection's name, in name order.
+    pub fn collections(&self) -> Result<Vec<String>> {
+        guard(|| Ok(self.db.collections()?))
+    }
+
+    /// Renames a collection.
+    pub fn rename_collection(&self, from: String, to: String) -> Result<()> {
+        guard(|| Ok(self.db.rename_collection(&from, &to)?))
+    }
+
+    /// Drops a collection and its records; true if it existed.
+    pub fn drop_collection(&self, collection: String) -> Result<bool> {
+        guard(|| Ok(self.db.drop_collection(&collection)?))
+    }
+
+    /// Begins an explicit transaction. One per handle: a second `begin` while one is open
+    /// fails with `TransactionFailed`. Other writers wait while it is open.
+    pub fn begin(&self) -> Result<Arc<Transaction>> {
+        guard(|| {
+            Ok(Arc::new(Transaction {
+                tx: self.db.begin()?,
+            }))
+        })
+    }
+
+    /// Calls `listener` with each commit's changes until the subscription is cancelled or
+    /// freed, or the database closes.
+    pub fn subscribe(&self, listener: Arc<dyn ChangeListener>) -> Result<Arc<Subscription>> {
+        guard(|| Subscription::start(&self.db, listener))
+    }
+
+    /// Makes relaxed commits durable (one fsync).
+    pub fn sync(&self) -> Result<()> {
+        guard(|| Ok(self.db.sync()?))
+    }
+
+    /// Compacts the file; returns the bytes reclaimed. Needs no open transaction.
+    pub fn compact(&self) -> Result<u64> {
+        guard(|| Ok(self.db.compact()?))
+    }
+
+    /// Checks every page checksum; true if the file is sound.
+    pub fn check_integrity(&self) -> Result<bool> {
+        guard(|| Ok(self.db.check_integrity()?))
+    }
+
+    /// Whether the file is encrypted at rest.
+    pub fn is_encrypted(&self) -> bool {
+        self.db.is_encrypted()
+    }
+
+    /// Authenticates every block of an encrypted file; one line per problem (empty when
+    /// sound, and always empty for a plaintext file).
+    pub fn verify_encryption(&self) -> Result<Vec<String>> {
+        guard(|| Ok(self.db.verify_encryption()?))
+    }
+
+    /// Changes the password of an encrypted database (atomic: after a crash the old or the
+    /// new password opens it).
+    pub fn change_password(&self, new_password: String) -> Result<()> {
+        guard(|| Ok(self.db.change_password(&new_password)?))
+    }
+
+    /// Switches an encrypted database to a raw 32-byte key (or to a new one).
+    pub fn change_key(&self, new_key: Vec<u8>) -> Result<()> {
+        guard(|| Ok(self.db.rekey(blazedb::Secret::key(raw_key(&new_key)?))?))
+    }
+
+    /// Copies every collection into a new file at `path` opened with `options` (the way
+    /// to encrypt, decrypt or rotate the data key); returns the records copied.
+    pub fn copy_to(&self, path: String, options: OpenOptions) -> Result<u64> {
+        guard(|| Ok(self.db.copy_to(&path, options.to_core()?)?))
+    }
+}
+
+/// An explicit write transaction. Its reads see its own writes; nobody else sees them until
+/// `commit`. After `commit`, `rollback` or the database's `close_database`, every call returns
+/// `Closed`. Freeing it without committing rolls back.
+#[derive(uniffi::Object)]
+pub struct Transaction {
+    tx: blazedb::Transaction,
+}
+
+#[uniffi::export]
+impl Transaction {
+    /// Commits; the transaction is spent afterwards.
+    pub fn commit(&self) -> Result<()> {
+        guard(|| Ok(self.tx.commit()?))
+    }
+
+    /// Rolls back; the transaction is spent afterwards.
+    pub fn rollback(&self) -> Result<()> {
+        guard(|| Ok(self.tx.rollback()?))
+    }
+
+    /// Whether the transaction is still open.
+    pub fn is_open(&self) -> bool {
+        self.tx.is_open()
+    }
+
+    /// See `Database::insert`.
+    pub fn insert(&self, collection: String, record: BlazeRecord) -> Result<String> {
+        guard(|| Ok(id_string(self.tx.insert(&collection, to_record(record)?)?)))
+    }
+
+    /// See `Database::insert_many`.
+    pub fn insert_many(
+        &self,
+        collection: String,
+        records: Vec<BlazeRecord>,
+    ) -> Result<Vec<String>> {
+        guard(|| {
+            let ids = self.tx.insert_many(&collection, to_records(records)?)?;
+            Ok(ids.into_iter().map(id_string).collect())
+        })
+    }
+
+    /// See `Database::get`.
+    pub fn get(&self, collection: String, id: String) -> Result<Option<BlazeRecord>> {
+        guard(|| Ok(self.tx.get(&collection, parse_id(&id)?)?.map(from_record)))
+    }
+
+    /// See `Database::get_many`.
+    pub fn get_many(
+        &self,
+        collection: String,
+        ids: Vec<String>,
+    ) -> Result<Vec<Option<BlazeRecord>>> {
+        guard(|| {
+            let got = self.tx.get_many(&collection, &parse_ids(&ids)?)?;
+            Ok(got.into_iter().map(|r| r.map(from_record)).collect())
+        })
+    }
+
+    /// See `Database::exists`.
+    pub fn exists(&self, collection: String, id: String) -> Result<bool> {
+        guard(|| Ok(self.tx.exists(&collection, parse_id(&id)?)?))
+    }
+
+    /// See `Database::all`.
+    pub fn all(&self, collection: String) -> Result<Vec<BlazeRecord>> {
+        guard(|| Ok(from_records(self.tx.all(&collection)?)))
+    }
+
+    /// See `Database::page`.
+    pub fn page(&self, collection: String, offset: u64, limit: u64) -> Result<Vec<BlazeRecord>> {
+        guard(|| {
+            let (offset, limit) = (usize_arg("offset", offset)?, usize_arg("limit", limit)?);
+            Ok(from_records(self.tx.page(&collection, offset, limit)?))
+        })
+    }
+
+    /// See `Database::count`.
+    pub fn count(&self, collection: String) -> Result<u64> {
+        guard(|| Ok(self.tx.count(&collection)?))
+    }
+
+    /// See `Database::query`; sees this transaction's own writes.
+    pub fn query(&self, spec: QuerySpec) -> Result<Vec<BlazeRecord>> {
+        guard(|| {
+            let q = query::to_query(spec)?;
+            Ok(from_records(self.tx.with(|tx| tx.query(&q))?))
+        })
+    }
+
+    /// See `Database::query_count`.
+    pub fn query_count(&self, spec: QuerySpec) -> Result<u64> {
+        guard(|| {
+            let q = query::to_query(spec)?;
+            Ok(self.tx.with(|tx| tx.query_count(&q))?)
+        })
+    }
+
+    /// See `Database::update`.
+    pub fn update(&self, collection: String, id: String, record: BlazeRecord) -> Result<()> {
+        guard(|| {
+            Ok(self
+                .tx
+                .update(&collection, parse_id(&id)?, to_record(record)?)?)
+        })
+    }
+
+    /// See `Database::update_fields`.
+    pub fn update_fields(&self, collection: String, id: String, fields: BlazeRecord) -> Result<()> {
+        guard(|| {
+            Ok(self
+                .tx
+                .update_fields(&collection, parse_id(&id)?, to_record(fields)?)?)
+        })
+    }
+
+    /// See `Database::upsert`.
+    pub fn upsert(&self, collection: String, id: String, record: BlazeRecord) -> Result<bool> {
+        guard(|| {
+            Ok(self
+                .tx
+                .upsert(&collection, parse_id(&id)?, to_record(record)?)?)
+        })
+    }
+
+    /// See `Database::delete`.
+    pub fn delete(&self, collection: String, id: String) -> Result<bool> {
+        guard(|| Ok(self.tx.delete(&collection, parse_id(&id)?)?))
+    }
+
+    /// See `Database::delete_many`.
+    pub fn delete_many(&self, collection: String, ids: Vec<String>) -> Result<u64> {
+        guard(|| Ok(self.tx.delete_many(&collection, &parse_ids(&ids)?)? as u64))
+    }
+
+    /// See `Database::soft_delete`.
+    pub fn soft_delete(&self, collection: String, id: String) -> Result<()> {
+        guard(|| Ok(self.tx.soft_delete(&collection, parse_id(&id)?)?))
+    }
+
+    /// See `Database::purge`.
+    pub fn purge(&self, collection: String) -> Result<u64> {
+        guard(|| Ok(self.tx.purge(&collection)?))
+    }
+
+    /// Every collection's name as this transaction sees them.
+    pub fn collections(&self) -> Result<Vec<String>> {
+        guard(|| Ok(self.tx.with(|tx| tx.collections())?))
+    }
+
+    /// See `Database::rename_collection`.
+    pub fn rename_collection(&self, from: String, to: String) -> Result<()> {
+        guard(|| Ok(self.tx.with(|tx| tx.rename_collection(&from, &to))?))
+    }
+
+    /// See `Database::drop_collection`.
+    pub fn drop_collection(&self, collection: String) -> Result<bool> {
+        guard(|| Ok(self.tx.with(|tx| tx.drop_collection(&collection))?))
+    }
+}
