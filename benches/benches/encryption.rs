@@ -151,7 +151,8 @@ fn reads(c: &mut Criterion) {
                 .map(|d| {
                     json::record_from_json(&serde_json::from_str(&d.unwrap()).unwrap()).unwrap()
                 })
-                .count();
+                .collect::<Vec<Record>>()
+                .len();
             black_box(rows)
         })
     });
