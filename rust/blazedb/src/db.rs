@@ -547,26 +547,8 @@ impl Database {
     /// is sound. Needs exclusive use: fails with `TransactionFailed` while a transaction or
     /// snapshot is open.
     pub fn check_integrity(&self) -> Result<bool> {
-        let _gate = self.acquire_gate()?;
-        let mut guard = self.inner.handle.write();
-        self.inner.shared.check_open()?;
-        match guard.as_mut() {
-            Some(Handle::ReadWrite(db)) => {
-                let redb_ok = db
-                    .check_integrity()
-                    .map_err(|e| from_open_error(e, &self.inner.shared.path))?;
-                let enc = self.inner.encryption.lock().clone();
-                let problems = match enc {
-                    Some(enc) => enc.verify_all()?,
-                    None => Vec::new(),
-                };
-                Ok(redb_ok && problems.is_empty())
-            }
-            Some(Handle::ReadOnly(_)) => Err(Error::PermissionDenied(
-                "integrity check needs a writable handle".into(),
-            )),
-            None => Err(Error::Closed),
-        }
+        let redb_ok = self.ops_redb_check()?;
+        Ok(redb_ok && self.verify_encryption()?.is_empty())
     }
 
     /// Whether this database is encrypted at rest.
@@ -656,8 +638,8 @@ impl Database {
     /// Compacts the file, returning the bytes reclaimed. Needs exclusive use, like
     /// [`Self::check_integrity`].
     pub fn compact(&self) -> Result<u64> {
-        let _gate = self.acquire_gate()?;
         let mut guard = self.inner.handle.write();
+        let _gate = self.acquire_gate()?;
         self.inner.shared.check_open()?;
         let before = std::fs::metadata(&self.inner.shared.path)?.len();
         match guard.as_mut() {
@@ -757,5 +739,83 @@ fn check_format_value(v: Option<Vec<u8>>) -> Result<()> {
         _ => Err(Error::CorruptedData(
             "database format marker is missing or malformed".into(),
         )),
+    }
+}
+
+// Accessors for `crate::ops` (stats, health, integrity, backup, compaction): the few things
+// that need the handle's private parts. The logic lives in `ops/`.
+impl Database {
+    /// The options this handle was opened with (the secret is not kept in them).
+    pub(crate) fn ops_options(&self) -> &Options {
+        &self.inner.shared.options
+    }
+
+    /// redb's page-cache counters (real numbers: the core enables `cache_metrics`).
+    pub(crate) fn ops_cache_stats(&self) -> Result<redb::CacheStats> {
+        let guard = self.inner.handle.read_recursive();
+        self.inner.shared.check_open()?;
+        match guard.as_ref() {
+            Some(Handle::ReadWrite(db)) => Ok(redb::ReadableDatabase::cache_stats(db)),
+            Some(Handle::ReadOnly(db)) => Ok(redb::ReadableDatabase::cache_stats(db)),
+            None => Err(Error::Closed),
+        }
+    }
+
+    /// redb's storage statistics, from a write transaction that is aborted (nothing is
+    /// written). `None` on a read-only handle, which cannot begin one.
+    pub(crate) fn ops_storage_stats(&self) -> Result<Option<redb::DatabaseStats>> {
+        if self.inner.shared.options.read_only {
+            self.inner.shared.check_open()?;
+            return Ok(None);
+        }
+        self.with_rw(|db| {
+            let _gate = self.acquire_gate()?;
+            let txn = db.begin_write()?;
+            let stats = txn.stats()?;
+            txn.abort()?;
+            Ok(Some(stats))
+        })
+    }
+
+    /// A reference that does not keep the handle open (for background helpers such as
+    /// `ops::AutoCompactor`, which must not stop the last clone's drop from closing it).
+    pub(crate) fn ops_downgrade(&self) -> WeakDatabase {
+        WeakDatabase(Arc::downgrade(&self.inner))
+    }
+
+    /// redb's own check of every page checksum, without the encryption pass
+    /// ([`Self::verify_encryption`] is separate). `Ok(false)` means redb found damage and
+    /// repaired it. Needs a writable handle and no open transaction or snapshot.
+    pub(crate) fn ops_redb_check(&self) -> Result<bool> {
+        // Handle lock first, then the gate: the order every writer takes them in (`write`
+        // holds the handle's read side while it waits for the gate), so a writer on another
+        // thread cannot deadlock with this.
+        let mut guard = self.inner.handle.write();
+        let _gate = self.acquire_gate()?;
+        self.inner.shared.check_open()?;
+        match guard.as_mut() {
+            Some(Handle::ReadWrite(db)) => db.check_integrity().map_err(|e| match e {
+                redb::DatabaseError::TransactionInProgress => Error::TransactionFailed(
+                    "the integrity check needs a moment with no open transaction or snapshot"
+                        .into(),
+                ),
+                other => from_open_error(other, &self.inner.shared.path),
+            }),
+            Some(Handle::ReadOnly(_)) => Err(Error::PermissionDenied(
+                "redb's integrity check needs a writable handle".into(),
+            )),
+            None => Err(Error::Closed),
+        }
+    }
+}
+
+/// A [`Database`] reference that does not keep it alive (see [`Database::ops_downgrade`]).
+#[derive(Clone)]
+pub(crate) struct WeakDatabase(std::sync::Weak<Inner>);
+
+impl WeakDatabase {
+    /// The handle, if a clone of it still exists.
+    pub(crate) fn upgrade(&self) -> Option<Database> {
+        self.0.upgrade().map(|inner| Database { inner })
     }
 }

@@ -24,6 +24,7 @@ mod engine;
 mod error;
 pub mod feed;
 pub mod json;
+pub mod ops;
 mod options;
 pub mod query;
 mod record;
@@ -35,6 +36,10 @@ pub use db::{DEFAULT_COLLECTION, Database, default_directory};
 pub use engine::encoding::{MAX_DEPTH, codec};
 pub use error::{Error, Result};
 pub use feed::{CallbackSubscription, Change, ChangeBatch, ChangeKind, Notification, Subscription};
+pub use ops::{
+    BackupOptions, BackupReport, CompactionPolicy, HealthReport, HealthStatus, IntegrityReport,
+    Migration, Migrations, SchemaVersion, Stats,
+};
 pub use options::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_CACHE_SIZE, DEFAULT_FEED_CAPACITY, DEFAULT_MAX_BATCH,
     DEFAULT_MAX_RECORD_SIZE, Durability, Options,

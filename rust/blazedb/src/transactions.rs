@@ -1040,3 +1040,26 @@ impl Drop for Transaction {
         }
     }
 }
+
+// Raw access for `crate::ops` (integrity checks, backups, the schema version in META).
+impl ReadTx {
+    /// The redb read transaction under this snapshot.
+    pub(crate) fn raw(&self) -> Result<&redb::ReadTransaction> {
+        self.shared.check_open()?;
+        Ok(&self.txn)
+    }
+}
+
+impl WriteTx {
+    /// The redb write transaction under this one. A caller that changes the catalog through
+    /// it must call [`Self::mark_structural`].
+    pub(crate) fn raw(&self) -> Result<&redb::WriteTransaction> {
+        self.txn()
+    }
+
+    /// Notes that this transaction changed the collection catalog directly, so its commit
+    /// invalidates the handle's id cache.
+    pub(crate) fn mark_structural(&mut self) {
+        self.structural = true;
+    }
+}
