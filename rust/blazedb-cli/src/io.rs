@@ -43,6 +43,49 @@ fn from_extension(path: &Path) -> Option<Format> {
     }
 }
 
+/// Streams a cursor's records as a JSON array (`array`: one element per line, after
+/// `indent`) or as NDJSON, calling `progress` with the running count after each batch.
+/// Returns how many records it wrote.
+fn write_json_records(
+    w: &mut dyn Write,
+    cursor: &mut blazedb::QueryCursor,
+    array: bool,
+    indent: &str,
+    tagged: bool,
+    mut progress: impl FnMut(u64),
+) -> CliResult<u64> {
+    let mut n = 0u64;
+    if array {
+        w.write_all(b"[")?;
+    }
+    loop {
+        let batch = cursor.next_batch(1000)?;
+        if batch.is_empty() {
+            break;
+        }
+        for r in &batch {
+            if array {
+                if n > 0 {
+                    w.write_all(b",")?;
+                }
+                w.write_all(b"\n")?;
+                w.write_all(indent.as_bytes())?;
+            }
+            serde_json::to_writer(&mut *w, &record_json(r, tagged))
+                .map_err(std::io::Error::other)?;
+            if !array {
+                w.write_all(b"\n")?;
+            }
+            n += 1;
+        }
+        progress(n);
+    }
+    if array {
+        w.write_all(if n > 0 { b"\n]\n" } else { b"]\n" })?;
+    }
+    Ok(n)
+}
+
 fn record_json(r: &Record, tagged: bool) -> Json {
     if tagged {
         Json::Object(
@@ -151,33 +194,14 @@ pub fn export(
             let mut n = 0u64;
             match format {
                 Format::Json | Format::Ndjson => {
-                    if format == Format::Json {
-                        w.write_all(b"[")?;
-                    }
-                    loop {
-                        let batch = cursor.next_batch(1000)?;
-                        if batch.is_empty() {
-                            break;
-                        }
-                        for r in &batch {
-                            if format == Format::Json {
-                                if n > 0 {
-                                    w.write_all(b",")?;
-                                }
-                                w.write_all(b"\n")?;
-                            }
-                            serde_json::to_writer(&mut *w, &record_json(r, tagged))
-                                .map_err(std::io::Error::other)?;
-                            if format == Format::Ndjson {
-                                w.write_all(b"\n")?;
-                            }
-                            n += 1;
-                        }
-                        pb.set_position(n);
-                    }
-                    if format == Format::Json {
-                        w.write_all(if n > 0 { b"\n]\n" } else { b"]\n" })?;
-                    }
+                    n = write_json_records(
+                        w,
+                        &mut cursor,
+                        format == Format::Json,
+                        "",
+                        tagged,
+                        |done| pb.set_position(done),
+                    )?;
                 }
                 Format::Csv => {
                     // Columns: every top-level field of the matching records, id first.
@@ -484,33 +508,14 @@ pub fn query(
             }
             OutFormat::Json | OutFormat::Ndjson => {
                 let mut cursor = o.db.query_cursor(q.clone())?;
-                let mut n = 0u64;
-                if format == OutFormat::Json {
-                    w.write_all(b"[")?;
-                }
-                loop {
-                    let batch = cursor.next_batch(1000)?;
-                    if batch.is_empty() {
-                        break;
-                    }
-                    for r in &batch {
-                        if format == OutFormat::Json {
-                            if n > 0 {
-                                w.write_all(b",")?;
-                            }
-                            w.write_all(b"\n  ")?;
-                        }
-                        serde_json::to_writer(&mut w, &record_json(r, tagged))
-                            .map_err(std::io::Error::other)?;
-                        if format == OutFormat::Ndjson {
-                            w.write_all(b"\n")?;
-                        }
-                        n += 1;
-                    }
-                }
-                if format == OutFormat::Json {
-                    w.write_all(if n > 0 { b"\n]\n" } else { b"]\n" })?;
-                }
+                write_json_records(
+                    &mut w,
+                    &mut cursor,
+                    format == OutFormat::Json,
+                    "  ",
+                    tagged,
+                    |_| {},
+                )?;
             }
         }
         w.flush()?;
