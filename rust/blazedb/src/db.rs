@@ -342,13 +342,9 @@ impl Database {
 
     /// Runs `f` on a read snapshot of the last commit.
     pub fn read<T>(&self, f: impl FnOnce(&ReadTx) -> Result<T>) -> Result<T> {
-        let guard = self.inner.handle.read_recursive();
-        self.inner.shared.check_open()?;
-        let tx = match guard.as_ref() {
-            Some(Handle::ReadWrite(db)) => ReadTx::begin(db, self.inner.shared.clone())?,
-            Some(Handle::ReadOnly(db)) => ReadTx::begin(db, self.inner.shared.clone())?,
-            None => return Err(Error::Closed),
-        };
+        // Held across `f`, so `close` waits for this read to finish.
+        let _guard = self.inner.handle.read_recursive();
+        let tx = self.snapshot()?;
         f(&tx)
     }
 

@@ -175,21 +175,15 @@ impl Subscription {
     /// Waits for the next notification. `None` once the subscription is cancelled or the
     /// database closed and the queue is drained.
     pub fn recv(&self) -> Option<Notification> {
-        let mut q = self.shared.queue.lock();
-        loop {
-            if let Some(n) = self.take(&mut q) {
-                return Some(n);
-            }
-            if self.shared.cancelled.load(Ordering::SeqCst) {
-                return None;
-            }
-            self.shared.ready.wait(&mut q);
-        }
+        self.recv_until(None)
     }
 
     /// Like [`Self::recv`], giving up after `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Notification> {
-        let deadline = std::time::Instant::now() + timeout;
+        self.recv_until(Some(std::time::Instant::now() + timeout))
+    }
+
+    fn recv_until(&self, deadline: Option<std::time::Instant>) -> Option<Notification> {
         let mut q = self.shared.queue.lock();
         loop {
             if let Some(n) = self.take(&mut q) {
@@ -198,8 +192,13 @@ impl Subscription {
             if self.shared.cancelled.load(Ordering::SeqCst) {
                 return None;
             }
-            if self.shared.ready.wait_until(&mut q, deadline).timed_out() {
-                return self.take(&mut q);
+            match deadline {
+                None => self.shared.ready.wait(&mut q),
+                Some(d) => {
+                    if self.shared.ready.wait_until(&mut q, d).timed_out() {
+                        return self.take(&mut q);
+                    }
+                }
             }
         }
     }
