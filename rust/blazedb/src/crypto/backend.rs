@@ -690,16 +690,10 @@ impl EncryptedBackend {
                     path.display()
                 )));
             }
-            if !unwritten {
-                let mut found = inner.found_at_open.lock();
-                for (i, ok) in valid.iter().enumerate() {
-                    if !ok {
-                        found.push(format!(
-                            "copy {i} of the header block failed authentication when opened"
-                        ));
-                    }
-                }
-            }
+            // Reaching here with a damaged copy means the file was not closed cleanly (a
+            // clean file with one was refused above): the copy is the trace of the header
+            // write the crash interrupted, not damage, so it is not reported. It is
+            // rewritten below, so the file authenticates again before any new commit.
             let mut b0 = inner.block0.lock();
             b0.valid = [valid[0], valid[1]];
             let mut best: Option<(usize, u64)> = None;
@@ -719,6 +713,14 @@ impl EncryptedBackend {
             }
         }
         if !how.read_only {
+            {
+                let mut b0 = inner.block0.lock();
+                if blocks >= 1 && (b0.valid[0] || b0.valid[1]) && !(b0.valid[0] && b0.valid[1]) {
+                    // `write_block0` targets the non-current copy: the torn one.
+                    inner.write_block0(&mut b0)?;
+                    inner.file.sync_data()?;
+                }
+            }
             let mut ks = inner.keys.lock();
             inner.write_slot(&mut ks, STATE_OPEN)?;
         }
