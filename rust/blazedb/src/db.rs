@@ -216,6 +216,7 @@ impl Database {
             gate: Arc::new(Mutex::new(())),
             structure: RwLock::new(()),
             cache: RwLock::new(Default::default()),
+            plans: Default::default(),
         });
         Ok(Database {
             inner: Arc::new(Inner {
@@ -522,6 +523,32 @@ impl Database {
             sorted: None,
             done: false,
         })
+    }
+
+    /// What the planner chooses for a query (index or scan) with estimated and actual row
+    /// counts; the query runs so the counts are real.
+    pub fn explain(&self, q: &Query) -> Result<crate::query::Explain> {
+        self.read(|tx| tx.explain(q))
+    }
+
+    /// Creates an index over a collection's records and maintains it from then on (see
+    /// [`crate::IndexSpec`]); one transaction builds it.
+    pub fn create_index(
+        &self,
+        collection: &str,
+        spec: crate::IndexSpec,
+    ) -> Result<crate::IndexInfo> {
+        self.write(|tx| tx.create_index(collection, spec))
+    }
+
+    /// Drops an index by name; `true` if it existed.
+    pub fn drop_index(&self, collection: &str, name: &str) -> Result<bool> {
+        self.write(|tx| tx.drop_index(collection, name))
+    }
+
+    /// A collection's indexes, in name order.
+    pub fn indexes(&self, collection: &str) -> Result<Vec<crate::IndexInfo>> {
+        self.read(|tx| tx.indexes(collection))
     }
 
     /// Every collection's name.

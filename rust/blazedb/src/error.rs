@@ -36,6 +36,17 @@ pub enum Error {
     /// A named index does not exist.
     #[error("index not found: {0}")]
     IndexNotFound(String),
+    /// A write would give two live records the same key in a unique index; nothing of
+    /// that write was stored.
+    #[error("unique index {index:?} on {collection:?} already holds this key (record {existing})")]
+    UniqueViolation {
+        /// The unique index.
+        index: String,
+        /// Its collection.
+        collection: String,
+        /// The record that already holds the key.
+        existing: Uuid,
+    },
     /// A field has the wrong type or violates a rule.
     #[error("invalid field {field}: {reason}")]
     InvalidField {

@@ -23,6 +23,7 @@ pub mod dump;
 mod engine;
 mod error;
 pub mod feed;
+mod index;
 pub mod json;
 pub mod ops;
 mod options;
@@ -36,6 +37,7 @@ pub use db::{DEFAULT_COLLECTION, Database, default_directory};
 pub use engine::encoding::{MAX_DEPTH, codec};
 pub use error::{Error, Result};
 pub use feed::{CallbackSubscription, Change, ChangeBatch, ChangeKind, Notification, Subscription};
+pub use index::{IndexInfo, IndexKind, IndexSpec};
 pub use ops::{
     BackupOptions, BackupReport, CompactionPolicy, HealthReport, HealthStatus, IntegrityReport,
     Migration, Migrations, SchemaVersion, Stats,
@@ -44,7 +46,7 @@ pub use options::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_CACHE_SIZE, DEFAULT_FEED_CAPACITY, DEFAULT_MAX_BATCH,
     DEFAULT_MAX_RECORD_SIZE, Durability, Options,
 };
-pub use query::{Filter, Order, Query, QueryCursor};
+pub use query::{Explain, Filter, Order, Query, QueryCursor, Strategy};
 pub use record::{
     CREATED_AT_FIELD, ID_FIELD, IS_DELETED_FIELD, PROJECT_FIELD, Record, UPDATED_AT_FIELD,
 };

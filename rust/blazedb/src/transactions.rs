@@ -24,11 +24,14 @@ use crate::engine::encoding::{
     DecodedRecord, FLAG_SOFT_DELETED, decode_record, encode_record, encode_record_into,
     record_flags,
 };
+use crate::engine::indexes::{self, INDEXES, IndexDef, IndexTable, MAX_INDEX_FIELDS};
 use crate::engine::names::validate_name;
 use crate::engine::{COLLECTIONS, RecordKey, records_table_name};
 use crate::error::{Error, Result};
 use crate::feed::{Change, ChangeKind, Feed};
+use crate::index::{IndexInfo, IndexKind, IndexSpec};
 use crate::options::Options;
+use crate::query::plan::{self, CacheRef, PlanCache};
 use crate::record::{
     CREATED_AT_FIELD, ID_FIELD, IS_DELETED_FIELD, PROJECT_FIELD, Record, UPDATED_AT_FIELD,
 };
@@ -43,10 +46,13 @@ type RecordTable<'t> = Table<'t, RecordKey, &'static [u8]>;
 /// transaction notes the generation under the read side of that lock when it begins. A
 /// transaction uses the cache only while the generation it noted is still current, so a
 /// snapshot older than a rename never sees the new mapping.
+/// Index definitions per collection id follow the same rule: creating or dropping an index
+/// is a structural commit.
 #[derive(Default)]
 pub(crate) struct CatalogCache {
     generation: u64,
     ids: HashMap<String, u64>,
+    indexes: HashMap<u64, Arc<[IndexDef]>>,
 }
 
 /// State shared by a database handle and every transaction it started.
@@ -63,6 +69,8 @@ pub(crate) struct Shared {
     pub(crate) gate: Arc<Mutex<()>>,
     pub(crate) structure: RwLock<()>,
     pub(crate) cache: RwLock<CatalogCache>,
+    /// Query plans by shape; see [`crate::query::plan`].
+    pub(crate) plans: Mutex<PlanCache>,
 }
 
 impl Shared {
@@ -93,6 +101,28 @@ impl Shared {
     fn generation(&self) -> u64 {
         self.cache.read().generation
     }
+
+    fn cached_indexes(&self, generation: u64, cid: u64) -> Option<Arc<[IndexDef]>> {
+        let c = self.cache.read();
+        if c.generation == generation {
+            c.indexes.get(&cid).cloned()
+        } else {
+            None
+        }
+    }
+
+    fn remember_indexes(&self, generation: u64, cid: u64, defs: Arc<[IndexDef]>) {
+        let mut c = self.cache.write();
+        if c.generation == generation {
+            c.indexes.insert(cid, defs);
+        }
+    }
+}
+
+type IndexRo = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+fn empty_defs() -> Arc<[IndexDef]> {
+    Arc::from(Vec::new())
 }
 
 fn key(id: Uuid) -> RecordKey {
@@ -275,22 +305,154 @@ macro_rules! read_ops {
             }
         }
 
-        /// Runs a query: filter, sort, offset, limit (see [`crate::Query`]).
+        /// Runs a query: filter, sort, offset, limit (see [`crate::Query`]). The planner
+        /// picks an index or a scan by itself.
         pub fn query(&self, q: &crate::query::Query) -> Result<Vec<Record>> {
+            Ok(self.run_query(q, false)?.0)
+        }
+
+        /// What the planner chooses for a query and what running it costs: the query is
+        /// run (and its rows dropped) so the actual row counts are real.
+        pub fn explain(&self, q: &crate::query::Query) -> Result<crate::query::Explain> {
+            Ok(self.run_query(q, true)?.1)
+        }
+
+        fn run_query(
+            &self,
+            q: &crate::query::Query,
+            explain: bool,
+        ) -> Result<(Vec<Record>, crate::query::Explain)> {
             crate::query::validate(q)?;
-            match self.records_ro(q.collection())? {
-                Some(t) => crate::query::run(&t, q),
-                None => Ok(Vec::new()),
+            let empty = |stored| crate::query::Explain {
+                collection: q.collection().to_string(),
+                strategy: crate::query::Strategy::Scan,
+                index: None,
+                detail: String::new(),
+                estimated_rows: stored,
+                examined_rows: 0,
+                returned_rows: 0,
+                cached: false,
+            };
+            let Some(cid) = self.collection_id(q.collection())? else {
+                return Ok((Vec::new(), empty(0)));
+            };
+            let Some(t) = self.records_ro(q.collection())? else {
+                return Ok((Vec::new(), empty(0)));
+            };
+            let defs = self.index_defs(cid)?;
+            let opener = |d: &IndexDef| self.index_table(d);
+            let stored = t.len()?;
+            let plan = plan::choose(&self.plan_cache(), stored, &defs, &opener, q, explain)?;
+            let (rows, examined) = crate::query::execute(&plan, &t, &defs, &opener, q)?;
+            if !explain {
+                return Ok((rows, empty(0)));
             }
+            let est = plan::estimate(&plan, &defs, &opener, stored)?;
+            let ex = plan::explain(q, &plan, est, examined, rows.len() as u64);
+            Ok((rows, ex))
         }
 
         /// Number of records matching the query's filter (offset and limit ignored).
         pub fn query_count(&self, q: &crate::query::Query) -> Result<u64> {
+            let mut n = 0u64;
+            self.for_each_match(q, |_, _| {
+                n += 1;
+                Ok(true)
+            })?;
+            Ok(n)
+        }
+
+        /// Visits every live record of the query's collection that matches its filter,
+        /// until `visit` returns false. Sort keys, offset and limit are ignored and the
+        /// visiting order is unspecified; the planner may use an index.
+        pub(crate) fn for_each_match(
+            &self,
+            q: &crate::query::Query,
+            mut visit: impl FnMut(Uuid, Record) -> Result<bool>,
+        ) -> Result<()> {
             crate::query::validate(q)?;
-            match self.records_ro(q.collection())? {
-                Some(t) => crate::query::count(&t, q),
-                None => Ok(0),
+            let Some(cid) = self.collection_id(q.collection())? else {
+                return Ok(());
+            };
+            let Some(t) = self.records_ro(q.collection())? else {
+                return Ok(());
+            };
+            let defs = self.index_defs(cid)?;
+            let opener = |d: &IndexDef| self.index_table(d);
+            let unordered = crate::query::Query {
+                order: Vec::new(),
+                limit: None,
+                offset: 0,
+                ..q.clone()
+            };
+            let plan = plan::choose(
+                &self.plan_cache(),
+                t.len()?,
+                &defs,
+                &opener,
+                &unordered,
+                false,
+            )?;
+            plan::candidates(&plan, &t, &defs, &opener, |k, r| {
+                if unordered.filter_ref().is_none_or(|f| f.matches(&r)) {
+                    visit(Uuid::from_u128(k), r)
+                } else {
+                    Ok(true)
+                }
+            })?;
+            Ok(())
+        }
+
+        /// The live records whose `field` equals `value` (with the filter's cross-type
+        /// equality), found through an index whose leading field is `field`; `None` when
+        /// no such index exists, so the caller can fall back to a scan or a hash join.
+        #[allow(dead_code)] // the join module's index path
+        pub(crate) fn lookup_eq(
+            &self,
+            collection: &str,
+            field: &str,
+            value: &Value,
+        ) -> Result<Option<Vec<Record>>> {
+            let Some(cid) = self.collection_id(collection)? else {
+                return Ok(None);
+            };
+            let defs = self.index_defs(cid)?;
+            let opener = |d: &IndexDef| self.index_table(d);
+            let Some(ids) = plan::lookup_eq_ids(&defs, &opener, field, value)? else {
+                return Ok(None);
+            };
+            let Some(t) = self.records_ro(collection)? else {
+                return Ok(Some(Vec::new()));
+            };
+            let f = crate::query::Filter::Eq(field.to_string(), value.clone());
+            let mut out = Vec::new();
+            for k in ids {
+                if let Some(r) = get_live(&t, Uuid::from_u128(k))?
+                    && f.matches(&r)
+                {
+                    out.push(r);
+                }
             }
+            Ok(Some(out))
+        }
+
+        /// The collection's indexes, in name order.
+        pub fn indexes(&self, collection: &str) -> Result<Vec<IndexInfo>> {
+            let Some(cid) = self.collection_id(collection)? else {
+                return Ok(Vec::new());
+            };
+            let defs = self.index_defs(cid)?;
+            let mut out = Vec::with_capacity(defs.len());
+            for d in defs.iter() {
+                out.push(IndexInfo {
+                    name: d.name.clone(),
+                    collection: collection.to_string(),
+                    fields: d.fields.clone(),
+                    kind: d.kind,
+                    entries: self.index_table(d)?.len()?,
+                });
+            }
+            Ok(out)
         }
 
         /// Every collection's name, in name order.
@@ -372,36 +534,32 @@ impl ReadTx {
 
     read_ops!();
 
-    /// Visits every live record of the query's collection that matches its filter, until
-    /// `visit` returns false. Sort keys, offset and limit are ignored and the visiting
-    /// order is unspecified (the planner may walk an index). Aggregation and joins build on
-    /// this, so they get the planner's index choice for free.
-    pub(crate) fn for_each_match(
-        &self,
-        q: &crate::query::Query,
-        mut visit: impl FnMut(Uuid, Record) -> Result<bool>,
-    ) -> Result<()> {
-        crate::query::validate(q)?;
-        self.scan_collection(q.collection(), None, |k, r| {
-            if q.filter_ref().is_none_or(|f| f.matches(&r)) {
-                visit(Uuid::from_u128(k), r)
-            } else {
-                Ok(true)
-            }
-        })
+    fn index_defs(&self, cid: u64) -> Result<Arc<[IndexDef]>> {
+        if let Some(d) = self.shared.cached_indexes(self.generation, cid) {
+            return Ok(d);
+        }
+        let defs: Arc<[IndexDef]> = match self.txn.open_table(INDEXES) {
+            Ok(t) => indexes::list(&t, cid)?.into(),
+            Err(redb::TableError::TableDoesNotExist(_)) => empty_defs(),
+            Err(e) => return Err(e.into()),
+        };
+        self.shared
+            .remember_indexes(self.generation, cid, defs.clone());
+        Ok(defs)
     }
 
-    /// The live records whose `field` equals `value` (with the filter's cross-type
-    /// equality), found through an index whose leading field is `field`; `None` when no
-    /// such index exists, so the caller can fall back to a scan or a hash join.
-    pub(crate) fn lookup_eq(
-        &self,
-        collection: &str,
-        field: &str,
-        value: &Value,
-    ) -> Result<Option<Vec<Record>>> {
-        let _ = (collection, field, value);
-        Ok(None)
+    fn index_table(&self, def: &IndexDef) -> Result<IndexRo> {
+        self.shared.check_open()?;
+        let name = def.table_name();
+        Ok(self.txn.open_table(indexes::entries_def(&name))?)
+    }
+
+    fn plan_cache(&self) -> CacheRef<'_> {
+        CacheRef {
+            cache: &self.shared.plans,
+            generation: self.generation,
+            usable: true,
+        }
     }
 
     /// Visits live records after `after` in id order until `visit` returns false.
@@ -509,6 +667,94 @@ impl WriteTx {
     fn records_of(&self, collection_id: u64) -> Result<RecordTable<'_>> {
         let name = records_table_name(collection_id);
         Ok(self.txn()?.open_table(records_def(&name))?)
+    }
+
+    /// The collection's index definitions as this transaction sees them.
+    fn index_defs(&self, cid: u64) -> Result<Arc<[IndexDef]>> {
+        if !self.structural
+            && let Some(d) = self.shared.cached_indexes(self.generation, cid)
+        {
+            return Ok(d);
+        }
+        let defs: Arc<[IndexDef]> = {
+            let t = self.txn()?.open_table(INDEXES)?;
+            indexes::list(&t, cid)?.into()
+        };
+        if !self.structural {
+            self.shared
+                .remember_indexes(self.generation, cid, defs.clone());
+        }
+        Ok(defs)
+    }
+
+    fn index_table(&self, def: &IndexDef) -> Result<IndexTable<'_>> {
+        let name = def.table_name();
+        Ok(self.txn()?.open_table(indexes::entries_def(&name))?)
+    }
+
+    fn plan_cache(&self) -> CacheRef<'_> {
+        CacheRef {
+            cache: &self.shared.plans,
+            generation: self.generation,
+            usable: !self.structural,
+        }
+    }
+
+    /// Refuses a write that would give `record` a unique key another live record holds.
+    /// `batch` holds the keys earlier records of the same call took. Runs before anything
+    /// is written, so a violation leaves the transaction untouched.
+    fn check_unique(
+        &self,
+        collection: &str,
+        defs: &[IndexDef],
+        id: Uuid,
+        record: &Record,
+        old: Option<&Record>,
+        batch: &mut HashMap<(u64, Vec<u8>), Uuid>,
+    ) -> Result<()> {
+        for d in defs.iter().filter(|d| d.kind == IndexKind::Unique) {
+            if d.unique_exempt(record) {
+                continue;
+            }
+            let prefix = d.prefix(record);
+            let violation = |existing| Error::UniqueViolation {
+                index: d.name.clone(),
+                collection: collection.to_string(),
+                existing,
+            };
+            if let Some(other) = batch.get(&(d.id, prefix.clone())) {
+                return Err(violation(*other));
+            }
+            // An update that keeps its key cannot conflict with itself.
+            let unchanged = old.is_some_and(|o| !d.unique_exempt(o) && d.prefix(o) == prefix);
+            if !unchanged && let Some(other) = indexes::holder(&self.index_table(d)?, &prefix, id)?
+            {
+                return Err(violation(other));
+            }
+            batch.insert((d.id, prefix), id);
+        }
+        Ok(())
+    }
+
+    /// Applies one record change to every index of the collection.
+    fn update_indexes(
+        &self,
+        defs: &[IndexDef],
+        id: Uuid,
+        old: Option<&Record>,
+        new: Option<&Record>,
+    ) -> Result<()> {
+        for d in defs {
+            indexes::apply(&mut self.index_table(d)?, d, id, old, new)?;
+        }
+        Ok(())
+    }
+
+    fn defs_for(&self, collection: &str) -> Result<Arc<[IndexDef]>> {
+        match self.collection_id(collection)? {
+            Some(cid) => self.index_defs(cid),
+            None => Ok(empty_defs()),
+        }
     }
 
     fn create_collection(&mut self, collection: &str) -> Result<u64> {
@@ -651,6 +897,9 @@ impl WriteTx {
         let mut arena = Vec::with_capacity(records.len() * 320);
         let mut prepared = Vec::with_capacity(records.len());
         let max = self.shared.options.max_record_size;
+        let defs = self.defs_for(collection)?;
+        let mut kept: Vec<Record> = Vec::new();
+        let mut unique_keys = HashMap::new();
         for mut r in records {
             let id = resolve_id(&r)?;
             if records_len > 1 && !seen.insert(id) {
@@ -666,6 +915,10 @@ impl WriteTx {
                 )));
             }
             prepared.push((id, start..arena.len()));
+            if !defs.is_empty() {
+                self.check_unique(collection, &defs, id, &r, None, &mut unique_keys)?;
+                kept.push(r);
+            }
         }
         drop(seen);
         let conflict = self.apply(|tx| {
@@ -682,6 +935,10 @@ impl WriteTx {
                     }
                     return Ok(Some(*id));
                 }
+            }
+            drop(t);
+            for (r, (id, _)) in kept.iter().zip(&prepared) {
+                tx.update_indexes(&defs, *id, None, Some(r))?;
             }
             Ok(None)
         })?;
@@ -704,11 +961,25 @@ impl WriteTx {
         Ok((cid, old))
     }
 
-    fn write_update(&mut self, collection: &str, cid: u64, id: Uuid, bytes: Vec<u8>) -> Result<()> {
+    #[allow(clippy::too_many_arguments)]
+    fn write_update(
+        &mut self,
+        collection: &str,
+        cid: u64,
+        id: Uuid,
+        bytes: Vec<u8>,
+        old: &Record,
+        new: &Record,
+    ) -> Result<()> {
+        let defs = self.index_defs(cid)?;
+        if !defs.is_empty() {
+            self.check_unique(collection, &defs, id, new, Some(old), &mut HashMap::new())?;
+        }
         self.apply(|tx| {
             let mut t = tx.records_of(cid)?;
             Self::put_record(&mut t, id, &bytes)?;
-            Ok(())
+            drop(t);
+            tx.update_indexes(&defs, id, Some(old), Some(new))
         })?;
         self.note(collection, ChangeKind::Updated, [id]);
         Ok(())
@@ -720,7 +991,7 @@ impl WriteTx {
         let (cid, old) = self.live_or_not_found(collection, id)?;
         self.stamp_update(&mut record, &old, Timestamp::now());
         let bytes = self.encode_checked(&record, 0)?;
-        self.write_update(collection, cid, id, bytes)
+        self.write_update(collection, cid, id, bytes, &old, &record)
     }
 
     /// Merges fields into a live record (see [`crate::Database::update_fields`]).
@@ -731,7 +1002,7 @@ impl WriteTx {
         merged.merge(fields);
         self.stamp_update(&mut merged, &old, Timestamp::now());
         let bytes = self.encode_checked(&merged, 0)?;
-        self.write_update(collection, cid, id, bytes)
+        self.write_update(collection, cid, id, bytes, &old, &merged)
     }
 
     /// Replaces the record if it is live, else inserts it under `id`; returns whether it
@@ -750,18 +1021,24 @@ impl WriteTx {
                 let cid = self
                     .collection_id(collection)?
                     .ok_or(Error::RecordNotFound { id })?;
-                self.write_update(collection, cid, id, bytes)?;
+                self.write_update(collection, cid, id, bytes, &d.record, &record)?;
                 Ok(false)
             }
             tombstone => {
                 self.stamp_insert(&mut record, Timestamp::now());
                 let bytes = self.encode_checked(&record, 0)?;
                 let replaced_tombstone = tombstone.is_some();
+                let defs = self.defs_for(collection)?;
+                if !defs.is_empty() {
+                    self.check_unique(collection, &defs, id, &record, None, &mut HashMap::new())?;
+                }
                 self.apply(|tx| {
                     let cid = tx.id_or_create(collection)?;
                     let mut t = tx.records_of(cid)?;
                     Self::put_record(&mut t, id, &bytes)?;
                     drop(t);
+                    // A tombstone has no index entries, so this is an insert for them.
+                    tx.update_indexes(&defs, id, None, Some(&record))?;
                     if replaced_tombstone {
                         tx.add_soft_deleted(collection, -1)?;
                     }
@@ -784,18 +1061,29 @@ impl WriteTx {
         let Some(cid) = self.collection_id(collection)? else {
             return Ok(0);
         };
+        let defs = self.index_defs(cid)?;
         let removed = self.apply(|tx| {
             let mut removed = Vec::new();
             let mut tombstones = 0i64;
+            let mut gone = Vec::new();
             {
                 let mut t = tx.records_of(cid)?;
                 for id in ids {
+                    if !defs.is_empty()
+                        && let Some(d) = get_raw(&t, *id)?
+                        && d.flags & FLAG_SOFT_DELETED == 0
+                    {
+                        gone.push((*id, d.record));
+                    }
                     match Self::remove_record(&mut t, *id)? {
                         Some(flags) if flags & FLAG_SOFT_DELETED != 0 => tombstones += 1,
                         Some(_) => removed.push(*id),
                         None => {}
                     }
                 }
+            }
+            for (id, r) in &gone {
+                tx.update_indexes(&defs, *id, Some(r), None)?;
             }
             tx.add_soft_deleted(collection, -tombstones)?;
             Ok(removed)
@@ -815,6 +1103,12 @@ impl WriteTx {
         if existing.flags & FLAG_SOFT_DELETED != 0 {
             return Ok(());
         }
+        let defs = self.index_defs(cid)?;
+        let live = if defs.is_empty() {
+            None
+        } else {
+            Some(existing.record.clone())
+        };
         let mut record = existing.record;
         record.insert(IS_DELETED_FIELD, Value::Bool(true));
         // No size check: the record was within the limit when stored, and hiding it must
@@ -824,6 +1118,8 @@ impl WriteTx {
             let mut t = tx.records_of(cid)?;
             Self::put_record(&mut t, id, &bytes)?;
             drop(t);
+            // Tombstones are invisible to queries, so they leave every index.
+            tx.update_indexes(&defs, id, live.as_ref(), None)?;
             tx.add_soft_deleted(collection, 1)
         })?;
         self.note(collection, ChangeKind::Deleted, [id]);
@@ -899,15 +1195,134 @@ impl WriteTx {
         } else {
             Vec::new()
         };
+        let defs = self.index_defs(info.id)?;
         self.apply(|tx| {
             tx.structural = true;
             let name = records_table_name(info.id);
             tx.txn()?.delete_table(records_def(&name))?;
             catalog::open_mut(tx.txn()?)?.remove(collection)?;
+            let mut cat = tx.txn()?.open_table(INDEXES)?;
+            for d in defs.iter() {
+                cat.remove((info.id, d.name.as_str()))?;
+                let n = d.table_name();
+                tx.txn()?.delete_table(indexes::entries_def(&n))?;
+            }
             Ok(())
         })?;
         self.note(collection, ChangeKind::Deleted, ids);
         Ok(true)
+    }
+
+    /// Creates an index over the collection's live records and keeps it in step with
+    /// every later write (see [`crate::IndexSpec`]). Creates the collection if it does not
+    /// exist yet. A unique index over records that already repeat a key is refused with
+    /// `UniqueViolation` and nothing is written.
+    pub fn create_index(&mut self, collection: &str, spec: IndexSpec) -> Result<IndexInfo> {
+        validate_name("collection", collection)?;
+        let name = spec.name();
+        validate_name("index", &name)?;
+        if spec.fields.is_empty() || spec.fields.len() > MAX_INDEX_FIELDS {
+            return Err(Error::InvalidInput(format!(
+                "an index covers 1 to {MAX_INDEX_FIELDS} fields, not {}",
+                spec.fields.len()
+            )));
+        }
+        for (i, f) in spec.fields.iter().enumerate() {
+            if f.is_empty() {
+                return Err(Error::InvalidInput("an index names an empty field".into()));
+            }
+            if spec.fields[..i].contains(f) {
+                return Err(Error::InvalidInput(format!(
+                    "an index names the field {f:?} twice"
+                )));
+            }
+        }
+        if spec.full_text && spec.unique {
+            return Err(Error::InvalidInput(
+                "a full-text index cannot be unique".into(),
+            ));
+        }
+        let kind = spec.kind();
+        if kind == IndexKind::FullText {
+            return Err(Error::NotImplemented("full-text indexes".into()));
+        }
+        if let Some(cid) = self.collection_id(collection)?
+            && self.index_defs(cid)?.iter().any(|d| d.name == name)
+        {
+            return Err(Error::InvalidInput(format!(
+                "collection {collection:?} already has an index named {name:?}"
+            )));
+        }
+        let mut def = IndexDef {
+            id: 0,
+            name,
+            fields: spec.fields,
+            kind,
+        };
+        if kind == IndexKind::Unique
+            && let Some(t) = self.records_ro(collection)?
+        {
+            // Checked in full before anything is written, so a refusal leaves no trace.
+            let mut seen: HashMap<Vec<u8>, Uuid> = HashMap::new();
+            crate::query::scan(&t, None, |k, r| {
+                if def.unique_exempt(&r) {
+                    return Ok(true);
+                }
+                let id = Uuid::from_u128(k);
+                match seen.insert(def.prefix(&r), id) {
+                    Some(existing) => Err(Error::UniqueViolation {
+                        index: def.name.clone(),
+                        collection: collection.to_string(),
+                        existing,
+                    }),
+                    None => Ok(true),
+                }
+            })?;
+        }
+        self.apply(|tx| {
+            tx.structural = true;
+            let cid = tx.id_or_create(collection)?;
+            def.id = indexes::allocate_id(tx.txn()?)?;
+            tx.txn()?
+                .open_table(INDEXES)?
+                .insert((cid, def.name.as_str()), def.encode().as_slice())?;
+            let t = tx.records_of(cid)?;
+            let mut entries = tx.index_table(&def)?;
+            crate::query::scan(&t, None, |k, r| {
+                indexes::apply(&mut entries, &def, Uuid::from_u128(k), None, Some(&r))?;
+                Ok(true)
+            })?;
+            Ok(IndexInfo {
+                name: def.name.clone(),
+                collection: collection.to_string(),
+                fields: def.fields.clone(),
+                kind,
+                entries: entries.len()?,
+            })
+        })
+    }
+
+    /// Drops an index by name; returns whether it existed. Queries fall back to other
+    /// indexes or a scan; their results do not change.
+    pub fn drop_index(&mut self, collection: &str, name: &str) -> Result<bool> {
+        let Some(cid) = self.collection_id(collection)? else {
+            return Ok(false);
+        };
+        let Some(def) = self
+            .index_defs(cid)?
+            .iter()
+            .find(|d| d.name == name)
+            .cloned()
+        else {
+            return Ok(false);
+        };
+        self.apply(|tx| {
+            tx.structural = true;
+            tx.txn()?.open_table(INDEXES)?.remove((cid, name))?;
+            let n = def.table_name();
+            tx.txn()?.delete_table(indexes::entries_def(&n))?;
+            Ok(true)
+        })
     }
 
     /// Commits; on success the change feed gets this transaction's batch.
@@ -928,6 +1343,7 @@ impl WriteTx {
             let mut cache = self.shared.cache.write();
             cache.generation += 1;
             cache.ids.clear();
+            cache.indexes.clear();
         } else {
             txn.commit()?;
         }

@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use blazedb::{Database, Filter, Options, Order, Query, Record, Uuid, Value};
+use blazedb::{Database, Filter, IndexSpec, Options, Order, Query, Record, Strategy, Uuid, Value};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -200,15 +200,61 @@ fn rank_exact(v: &Value) -> u8 {
 
 #[test]
 fn random_queries_agree_with_the_naive_evaluator() {
-    let mut rng = StdRng::seed_from_u64(0x0ddba11);
+    let used = run_differential(0x0ddba11, &[]);
+    assert_eq!(used, 0, "no index exists, so every plan is a scan");
+}
+
+/// The same queries with indexes on every field (single and compound, one created before
+/// the data and the rest after): the planner's choices must not change a single row, and
+/// enough queries must actually use an index for this to test the index paths.
+#[test]
+fn random_queries_agree_with_the_naive_evaluator_through_indexes() {
+    let specs = [
+        IndexSpec::on("n"),
+        IndexSpec::on("x"),
+        IndexSpec::on("s"),
+        IndexSpec::on("b"),
+        IndexSpec::on("nested.k"),
+        IndexSpec::compound(["s", "n"]),
+        IndexSpec::compound(["b", "x"]),
+    ];
+    let used = run_differential(0x005e_ed1d, &specs);
+    let cases = cases();
+    assert!(
+        used * 4 >= cases,
+        "only {used} of {cases} queries used an index"
+    );
+}
+
+fn cases() -> usize {
+    if std::env::var_os("BLAZEDB_SOAK").is_some() {
+        5000
+    } else {
+        400
+    }
+}
+
+/// Runs the random cases; returns how many used an index.
+fn run_differential(seed: u64, specs: &[IndexSpec]) -> usize {
+    let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(
         dir.path().join("q.blazedb"),
         Options::default().stamp_fields(false),
     )
     .unwrap();
+    if let Some(first) = specs.first() {
+        db.create_index("c", first.clone()).unwrap();
+    }
     let records: Vec<Record> = (0..400).map(|_| random_record(&mut rng)).collect();
     let ids = db.insert_many("c", records).unwrap();
+    for s in specs.iter().skip(1) {
+        db.create_index("c", s.clone()).unwrap();
+    }
+    // Updates move records between index keys.
+    for id in &ids[20..60] {
+        db.update("c", *id, random_record(&mut rng)).unwrap();
+    }
     // Soft-deleted records must never show up.
     for id in &ids[..20] {
         db.soft_delete("c", *id).unwrap();
@@ -220,12 +266,8 @@ fn random_queries_agree_with_the_naive_evaluator() {
         .map(|r| (r.id().unwrap(), r))
         .collect();
     assert_eq!(live.len(), 380);
-    let cases = if std::env::var_os("BLAZEDB_SOAK").is_some() {
-        5000
-    } else {
-        400
-    };
-    for case in 0..cases {
+    let mut used = 0;
+    for case in 0..cases() {
         let filter = random_filter(&mut rng, 0);
         let mut keys: Vec<(&str, Order)> = Vec::new();
         for _ in 0..rng.gen_range(0..3) {
@@ -282,6 +324,15 @@ fn random_queries_agree_with_the_naive_evaluator() {
             "case {case}: {filter:?} {keys:?} offset {offset} limit {limit:?}"
         );
         assert_eq!(db.query_count(&q).unwrap(), total, "case {case}: count");
+        let plan = db.explain(&q).unwrap();
+        assert_eq!(
+            plan.returned_rows as usize,
+            expected.len(),
+            "case {case}: {plan}"
+        );
+        if plan.strategy != Strategy::Scan {
+            used += 1;
+        }
         // The cursor returns the same rows in the same order, in small batches.
         if case % 10 == 0 {
             let mut cursor = db.query_cursor(q.clone()).unwrap();
@@ -296,6 +347,11 @@ fn random_queries_agree_with_the_naive_evaluator() {
             assert_eq!(via_cursor, expected, "case {case}: cursor");
         }
     }
+    if !specs.is_empty() {
+        let report = db.check().unwrap();
+        assert!(report.ok, "{:?}", report.issues);
+    }
+    used
 }
 
 #[test]

@@ -4,6 +4,8 @@
 
 pub(crate) mod catalog;
 pub mod encoding;
+pub(crate) mod index_keys;
+pub(crate) mod indexes;
 pub(crate) mod names;
 
 use redb::TableDefinition;

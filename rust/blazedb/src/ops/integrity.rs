@@ -10,7 +10,9 @@
 //! * each collection's tombstone counter equals the soft-deleted bodies actually stored
 //!   (`count()` depends on it);
 //! * tables the catalog does not know (orphans, foreign tables) are reported;
-//! * index invariants: [`check_indexes`] is the hook; there are no indexes yet.
+//! * index invariants ([`check_indexes`]): every catalog entry decodes and has its table,
+//!   every index entry is one a live record calls for, every live record has its entries,
+//!   unique keys are not repeated, and no index table is orphaned.
 //!
 //! For an encrypted file it adds [`Database::verify_encryption`]: every block, both key
 //! slots and both header copies authenticate.
@@ -103,7 +105,7 @@ pub struct IntegrityReport {
     pub encryption: Vec<String>,
     /// Whether the file is encrypted (so `encryption` was checked).
     pub encrypted: bool,
-    /// Index invariants checked (always empty until indexes land).
+    /// Each index checked, as `collection/index: N entries` (problems are in `issues`).
     pub indexes: Vec<String>,
     /// Every finding, errors and warnings.
     pub issues: Vec<IntegrityIssue>,
@@ -304,6 +306,7 @@ fn check_snapshot(
 
     // Every table in the file.
     let mut record_tables: BTreeSet<u64> = BTreeSet::new();
+    let mut index_tables: BTreeMap<u64, String> = BTreeMap::new();
     for handle in raw.list_tables()? {
         let name = handle.name().to_string();
         if name == "blazedb.meta" || name == "blazedb.collections" {
@@ -323,10 +326,10 @@ fn check_snapshot(
                 }
                 Err(_) => report.warn(format!("table {name} is not one BlazeDB writes")),
             }
-        } else if name.starts_with("blazedb.index.") {
-            report.warn(format!(
-                "table {name} is an index table, which this build does not know"
-            ));
+        } else if let Some(id) = name.strip_prefix("blazedb.index.") {
+            index_tables.insert(id.parse::<u64>().unwrap_or(u64::MAX), name.clone());
+        } else if name == "blazedb.indexes" {
+            continue;
         } else {
             report.warn(format!("table {name} is not a BlazeDB table"));
         }
@@ -416,15 +419,83 @@ fn check_snapshot(
         }
         report.collections.push(c);
     }
-    check_indexes(raw, report)
+    check_indexes(raw, &entries, index_tables, report)
 }
 
-/// The hook for index invariants: every index entry points at a live record whose indexed
-/// value encodes to that entry, every live record has exactly its entries, and unique
-/// indexes hold no duplicates. This build has no indexes (they come with the query engine),
-/// so there is nothing to check; the index work fills this in and lists what it checked in
-/// `report.indexes`.
-fn check_indexes(_raw: &redb::ReadTransaction, _report: &mut IntegrityReport) -> Result<()> {
+/// Index invariants, per collection: each index definition decodes and has its table, and
+/// [`crate::engine::indexes::verify`] finds its entries exactly those its live records call
+/// for. Index tables no definition names are reported.
+fn check_indexes(
+    raw: &redb::ReadTransaction,
+    collections: &[(String, CollectionInfo)],
+    mut tables: BTreeMap<u64, String>,
+    report: &mut IntegrityReport,
+) -> Result<()> {
+    use crate::engine::indexes::{self, INDEXES, entries_def};
+    let catalog = match raw.open_table(INDEXES) {
+        Ok(t) => Some(t),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(catalog) = &catalog {
+        for (name, info) in collections {
+            let defs = match indexes::list(catalog, info.id) {
+                Ok(d) => d,
+                Err(e) => {
+                    report.error(format!("collection {name:?}: index catalog: {e}"));
+                    continue;
+                }
+            };
+            if defs.is_empty() {
+                continue;
+            }
+            let table_name = crate::engine::records_table_name(info.id);
+            let mut live = Vec::new();
+            if let Ok(t) = raw.open_table(records_def(&table_name)) {
+                for item in t.iter()? {
+                    let (k, v) = item?;
+                    let id = Uuid::from_u128(k.value());
+                    // Undecodable bodies were reported above.
+                    if let Ok(d) = decode_record(v.value(), Some(id))
+                        && d.flags & FLAG_SOFT_DELETED == 0
+                    {
+                        live.push((id, d.record));
+                    }
+                }
+            }
+            for def in defs {
+                let label = format!("{name}/{}", def.name);
+                if tables.remove(&def.id).is_none() {
+                    report.error(format!(
+                        "index {label}: its table {} is missing",
+                        def.table_name()
+                    ));
+                    continue;
+                }
+                let tname = def.table_name();
+                let t = raw.open_table(entries_def(&tname))?;
+                if def.kind == crate::index::IndexKind::FullText {
+                    report.indexes.push(format!(
+                        "{label}: {} entries (full-text, not verified)",
+                        t.len()?
+                    ));
+                    continue;
+                }
+                let problems = indexes::verify(&def, &live, &t)?;
+                for p in &problems {
+                    report.error(format!("index {label}: {p}"));
+                }
+                report
+                    .indexes
+                    .push(format!("{label}: {} entries", t.len()?));
+            }
+        }
+    }
+    for (_, name) in tables {
+        report.warn(format!(
+            "table {name} is an index table no index definition names"
+        ));
+    }
     Ok(())
 }
 

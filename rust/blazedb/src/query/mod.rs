@@ -1,9 +1,9 @@
 //! Queries: filters, multi-key sorting, deterministic paging, and a streaming cursor.
 //!
-//! `docs/QUERY.md` states the semantics. Execution here is a scan of the collection in id
-//! order; indexes and the planner that picks them come next.
+//! `docs/QUERY.md` states the semantics; [`plan`] picks a scan or an index for each query.
 
 mod filter;
+pub(crate) mod plan;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -12,6 +12,7 @@ use redb::ReadableTable;
 use uuid::Uuid;
 
 pub use filter::{Filter, SortKey, TotalF64, compare_values, values_equal};
+pub use plan::{Explain, Strategy};
 
 use crate::engine::RecordKey;
 use crate::engine::encoding::{FLAG_SOFT_DELETED, decode_record, record_flags};
@@ -162,10 +163,48 @@ pub(crate) fn scan<T: ReadableTable<RecordKey, &'static [u8]>>(
     Ok(())
 }
 
-/// Runs a query over one collection's table.
-pub(crate) fn run<T: ReadableTable<RecordKey, &'static [u8]>>(
+/// Runs a plan: its candidates, the filter, the sort, offset and limit. Returns the page
+/// and how many records were read.
+pub(crate) fn execute<T, I>(
+    plan: &plan::Plan,
     t: &T,
+    defs: &[crate::engine::indexes::IndexDef],
+    opener: &impl Fn(&crate::engine::indexes::IndexDef) -> Result<I>,
     q: &Query,
+) -> Result<(Vec<Record>, u64)>
+where
+    T: ReadableTable<RecordKey, &'static [u8]>,
+    I: ReadableTable<&'static [u8], &'static [u8]>,
+{
+    let limit = q.limit.unwrap_or(usize::MAX);
+    if limit == 0 {
+        return Ok((Vec::new(), 0));
+    }
+    if matches!(plan.access, plan::Access::Ordered { .. }) {
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        let examined = plan::walk_ordered(plan, t, defs, opener, q, |r| {
+            if skipped < q.offset {
+                skipped += 1;
+            } else {
+                out.push(r);
+            }
+            Ok(out.len() < limit)
+        })?;
+        return Ok((out, examined));
+    }
+    let mut examined = 0;
+    let rows = collect(q, |visit| {
+        examined = plan::candidates(plan, t, defs, opener, visit)?;
+        Ok(())
+    })?;
+    Ok((rows, examined))
+}
+
+/// Filters, sorts and pages the candidates a source feeds in id order.
+fn collect(
+    q: &Query,
+    source: impl FnOnce(&mut dyn FnMut(RecordKey, Record) -> Result<bool>) -> Result<()>,
 ) -> Result<Vec<Record>> {
     let limit = q.limit.unwrap_or(usize::MAX);
     if limit == 0 {
@@ -175,7 +214,7 @@ pub(crate) fn run<T: ReadableTable<RecordKey, &'static [u8]>>(
         // Id order: stream, keeping only the page.
         let mut out = Vec::new();
         let mut skipped = 0;
-        scan(t, None, |_, r| {
+        source(&mut |_, r| {
             if q.matches(&r) {
                 if skipped < q.offset {
                     skipped += 1;
@@ -191,7 +230,7 @@ pub(crate) fn run<T: ReadableTable<RecordKey, &'static [u8]>>(
     let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
     let mut all: Vec<Ranked> = Vec::new();
     let bounded = q.limit.is_some();
-    scan(t, None, |k, r| {
+    source(&mut |k, r| {
         if q.matches(&r) {
             let entry = Ranked(sort_slots(q, &r), k, r);
             if bounded {
@@ -216,18 +255,6 @@ pub(crate) fn run<T: ReadableTable<RecordKey, &'static [u8]>>(
         .take(limit)
         .map(|Ranked(_, _, r)| r)
         .collect())
-}
-
-/// Counts matches, ignoring offset and limit.
-pub(crate) fn count<T: ReadableTable<RecordKey, &'static [u8]>>(t: &T, q: &Query) -> Result<u64> {
-    let mut n = 0u64;
-    scan(t, None, |_, r| {
-        if q.matches(&r) {
-            n += 1;
-        }
-        Ok(true)
-    })?;
-    Ok(n)
 }
 
 /// Checks a query before it runs, so a malformed one fails with `InvalidQuery` up front.
@@ -281,7 +308,12 @@ impl QueryCursor {
             return Ok(Vec::new());
         }
         let limit = self.query.limit.unwrap_or(usize::MAX);
-        let want = size.min(limit - self.returned);
+        let want = size.min(limit.saturating_sub(self.returned));
+        if want == 0 {
+            // `limit(0)`, or the limit reached: the scan below would take one record first.
+            self.done = true;
+            return Ok(Vec::new());
+        }
         if !self.query.order.is_empty() {
             if self.sorted.is_none() {
                 self.sorted = Some(self.tx.query(&self.query)?.into_iter());
