@@ -4,6 +4,7 @@
 
 pub(crate) mod catalog;
 pub mod encoding;
+pub(crate) mod fts;
 pub(crate) mod names;
 
 use redb::TableDefinition;
