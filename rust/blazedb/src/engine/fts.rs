@@ -24,8 +24,9 @@
 //!    punctuation, spaces and emoji are dropped. Numbers are words, with their inner
 //!    separators (`3.14`, `1,000`, `v2`); so are `don't`, `l'amour` and `snake_case`. Han
 //!    ideographs and hiragana are one word per character (there is no dictionary), so a
-//!    Chinese or Japanese query finds the documents holding all its characters. Thai, Lao,
-//!    Khmer and Burmese have no spaces and no dictionary here: a run of them is one word.
+//!    Chinese or Japanese query finds the documents holding all its characters (katakana
+//!    and hangul runs stay whole). Thai, Lao, Khmer and Burmese, written without spaces,
+//!    have no dictionary here either and come out one character (with its marks) a word.
 //! 3. **Length cap**: a word longer than [`MAX_TERM_BYTES`] bytes of UTF-8 is cut at the
 //!    last character boundary at or before it (not dropped), in documents and queries
 //!    alike, so a long word still finds itself and prefix queries still reach it.
@@ -1101,4 +1102,942 @@ pub(crate) fn verify_against<'r, T: ReadableTable<&'static [u8], &'static [u8]>>
         p.push(format!("missing {}", describe_key(ek)));
     }
     Ok(p.into_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use redb::{ReadableDatabase, TableDefinition};
+
+    use super::*;
+
+    const T: TableDefinition<&[u8], &[u8]> = TableDefinition::new("fts");
+
+    fn mem_db() -> redb::Database {
+        redb::Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap()
+    }
+
+    fn fields() -> Vec<String> {
+        ["title", "body", "tags", "meta.note"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    fn doc(title: &str, body: &str) -> Record {
+        Record::new().with("title", title).with("body", body)
+    }
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    /// Runs `f` on the index table inside one committed write transaction.
+    fn write<R>(db: &redb::Database, f: impl FnOnce(&mut IndexTable<'_>) -> R) -> R {
+        let w = db.begin_write().unwrap();
+        let out = {
+            let mut t = w.open_table(T).unwrap();
+            f(&mut t)
+        };
+        w.commit().unwrap();
+        out
+    }
+
+    fn read<R>(db: &redb::Database, f: impl FnOnce(&redb::ReadOnlyTable<&[u8], &[u8]>) -> R) -> R {
+        let r = db.begin_read().unwrap();
+        let t = r.open_table(T).unwrap();
+        f(&t)
+    }
+
+    fn entries<Tb: ReadableTable<&'static [u8], &'static [u8]>>(t: &Tb) -> Vec<(Vec<u8>, Vec<u8>)> {
+        t.range::<&[u8]>(..)
+            .unwrap()
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                (k.value().to_vec(), v.value().to_vec())
+            })
+            .collect()
+    }
+
+    fn toks(s: &str) -> Vec<String> {
+        tokenize(s)
+    }
+
+    fn v(words: &[&str]) -> Vec<String> {
+        words.iter().map(|s| s.to_string()).collect()
+    }
+
+    // --- tokenizer: expectations written from the documented rules ---
+
+    #[test]
+    fn tokenizer_splits_on_punctuation_and_lowercases() {
+        assert_eq!(toks("Hello, World!"), v(&["hello", "world"]));
+        assert_eq!(
+            toks("  MiXeD\tcase\nLINES "),
+            v(&["mixed", "case", "lines"])
+        );
+        assert_eq!(toks("!!! --- ... 🎉"), Vec::<String>::new());
+        assert_eq!(toks("🎉party🎉"), v(&["party"]));
+        assert_eq!(toks("e-mail foo@bar"), v(&["e", "mail", "foo", "bar"]));
+        assert_eq!(toks("snake_case don't"), v(&["snake_case", "don't"]));
+        assert_eq!(toks(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn tokenizer_folds_accents_and_compatibility_forms() {
+        assert_eq!(toks("Café crème BRÛLÉE"), v(&["cafe", "creme", "brulee"]));
+        assert_eq!(toks("naïve İstanbul"), v(&["naive", "istanbul"]));
+        // The same word typed precomposed and decomposed gives one token.
+        assert_eq!(toks("e\u{0301}cole"), toks("\u{00e9}cole"));
+        assert_eq!(toks("ＡＢＣ１２３ ﬁle x²"), v(&["abc123", "file", "x2"]));
+        // The typographic apostrophe is the ASCII one.
+        assert_eq!(toks("don\u{2019}t"), v(&["don't"]));
+    }
+
+    #[test]
+    fn tokenizer_handles_cyrillic_greek_and_cjk() {
+        assert_eq!(toks("Привет, МИР"), v(&["привет", "мир"]));
+        assert_eq!(toks("Ёлка"), v(&["елка"]));
+        // Greek: accents dropped, final sigma folded, upper and lower case meet.
+        assert_eq!(toks("ΛΌΓΟΣ"), toks("λόγος"));
+        assert_eq!(toks("λόγος"), v(&["λογοσ"]));
+        // Han ideographs and hiragana are one token per character; katakana runs stay whole.
+        assert_eq!(toks("東京タワーに"), v(&["東", "京", "タワー", "に"]));
+        // Kana voicing marks and Hangul syllables survive folding (NFC recomposes them).
+        assert_eq!(toks("ガギグ 한국어"), v(&["ガギグ", "한국어"]));
+        // Indic vowel signs and viramas are not generic diacritics: kept.
+        assert_eq!(toks("हिन्दी"), v(&["हिन्दी"]));
+    }
+
+    #[test]
+    fn tokenizer_keeps_numbers() {
+        assert_eq!(
+            toks("v2 costs 1,000 or 3.14 in 2024 at 192.168.0.1"),
+            v(&[
+                "v2",
+                "costs",
+                "1,000",
+                "or",
+                "3.14",
+                "in",
+                "2024",
+                "at",
+                "192.168.0.1"
+            ])
+        );
+        assert_eq!(toks("12:30"), v(&["12", "30"]));
+    }
+
+    #[test]
+    fn tokenizer_caps_long_words_at_a_char_boundary() {
+        let long = "a".repeat(100);
+        assert_eq!(toks(&long), vec!["a".repeat(MAX_TERM_BYTES)]);
+        // 33 two-byte letters are 66 bytes: cut to 32 letters (64 bytes), never mid-letter.
+        let cyr = "ж".repeat(33);
+        assert_eq!(toks(&cyr), vec!["ж".repeat(32)]);
+        // 22 three-byte characters are 66 bytes: 21 fit (63 bytes).
+        let kata = "タ".repeat(22);
+        assert_eq!(toks(&kata), vec!["タ".repeat(21)]);
+    }
+
+    #[test]
+    fn tokenizer_never_yields_nul() {
+        assert_eq!(toks("a\0b"), v(&["a", "b"]));
+    }
+
+    #[test]
+    fn doc_terms_reads_strings_and_string_arrays_only() {
+        let mut meta = BTreeMap::new();
+        meta.insert("note".to_string(), Value::from("Nested note"));
+        let r = Record::new()
+            .with("title", "Hello hello")
+            .with("body", 42)
+            .with(
+                "tags",
+                Value::Array(vec![
+                    Value::from("Rust"),
+                    Value::from(7),
+                    Value::Array(vec![Value::from("deep")]),
+                    Value::from("hello"),
+                ]),
+            )
+            .with("meta", Value::Dictionary(meta))
+            .with("other", "not indexed");
+        let d = doc_terms(&r, &fields()).unwrap();
+        let want: BTreeMap<String, u32> = [("hello", 3), ("rust", 1), ("nested", 1), ("note", 1)]
+            .iter()
+            .map(|(t, n)| (t.to_string(), *n))
+            .collect();
+        assert_eq!(d.terms, want);
+        assert_eq!(d.len, 6);
+        assert_eq!(
+            doc_terms(&Record::new(), &fields()).unwrap(),
+            DocTerms::default()
+        );
+    }
+
+    // --- maintenance ---
+
+    /// Reads the df of a term, the length of a record, and the statistics.
+    fn df_of<Tb: ReadableTable<&'static [u8], &'static [u8]>>(t: &Tb, term: &str) -> Option<u64> {
+        t.get(term_key(term).as_slice())
+            .unwrap()
+            .map(|v| u64::from_le_bytes(v.value().try_into().unwrap()))
+    }
+
+    #[test]
+    fn maintain_insert_update_delete_keeps_stats_exact() {
+        let db = mem_db();
+        let f = fields();
+        write(&db, |t| {
+            maintain(t, &f, id(1), None, Some(&doc("red apple", "red"))).unwrap();
+            maintain(t, &f, id(2), None, Some(&doc("green apple", ""))).unwrap();
+            maintain(t, &f, id(3), None, Some(&doc("!!!", ""))).unwrap(); // no words
+        });
+        read(&db, |t| {
+            assert_eq!(stats(t).unwrap(), Stats { docs: 2, tokens: 5 });
+            assert_eq!(df_of(t, "apple"), Some(2));
+            assert_eq!(df_of(t, "red"), Some(1));
+            assert_eq!(df_of(t, "green"), Some(1));
+            assert!(verify(t).unwrap().is_empty());
+        });
+        // Update: record 1 loses "red" entirely, gains "pie".
+        write(&db, |t| {
+            maintain(
+                t,
+                &f,
+                id(1),
+                Some(&doc("red apple", "red")),
+                Some(&doc("apple pie", "")),
+            )
+            .unwrap()
+        });
+        read(&db, |t| {
+            assert_eq!(stats(t).unwrap(), Stats { docs: 2, tokens: 4 });
+            assert_eq!(df_of(t, "red"), None);
+            assert_eq!(df_of(t, "pie"), Some(1));
+            assert_eq!(df_of(t, "apple"), Some(2));
+            assert!(verify(t).unwrap().is_empty());
+        });
+        // Record 3 gains words; record 2 loses all of its words; record 1 is deleted.
+        write(&db, |t| {
+            maintain(
+                t,
+                &f,
+                id(3),
+                Some(&doc("!!!", "")),
+                Some(&doc("pie", "pie pie")),
+            )
+            .unwrap();
+            maintain(
+                t,
+                &f,
+                id(2),
+                Some(&doc("green apple", "")),
+                Some(&doc("", "")),
+            )
+            .unwrap();
+            maintain(t, &f, id(1), Some(&doc("apple pie", "")), None).unwrap();
+        });
+        read(&db, |t| {
+            assert_eq!(stats(t).unwrap(), Stats { docs: 1, tokens: 3 });
+            assert_eq!(df_of(t, "apple"), None);
+            assert_eq!(df_of(t, "pie"), Some(1));
+            assert!(verify(t).unwrap().is_empty());
+        });
+        write(&db, |t| {
+            maintain(t, &f, id(3), Some(&doc("pie", "pie pie")), None).unwrap()
+        });
+        // The last delete leaves an empty table, statistics included.
+        read(&db, |t| assert!(entries(t).is_empty()));
+    }
+
+    #[test]
+    fn maintain_with_unchanged_words_writes_nothing() {
+        let db = mem_db();
+        let f = fields();
+        let a = doc("Same words", "here").with("other", 1);
+        let b = doc("SAME, words!", "Here").with("other", 2); // same tokens, other field
+        write(&db, |t| maintain(t, &f, id(1), None, Some(&a)).unwrap());
+        // Remove the length entry behind the engine's back: an update that really touched
+        // the index would notice (it checks the entry first); a skipped one cannot.
+        write(&db, |t| {
+            t.remove(doc_key(1).as_slice()).unwrap();
+        });
+        let before = read(&db, |t| entries(t));
+        write(&db, |t| maintain(t, &f, id(1), Some(&a), Some(&b)).unwrap());
+        assert_eq!(read(&db, |t| entries(t)), before);
+        let changed = doc("other words", "");
+        let err = write(&db, |t| maintain(t, &f, id(1), Some(&a), Some(&changed)));
+        assert!(matches!(err, Err(Error::CorruptedData(_))), "{err:?}");
+    }
+
+    #[test]
+    fn maintain_refuses_a_second_insert_without_writing() {
+        let db = mem_db();
+        let f = fields();
+        write(&db, |t| {
+            maintain(t, &f, id(1), None, Some(&doc("one", ""))).unwrap()
+        });
+        let before = read(&db, |t| entries(t));
+        let err = write(&db, |t| maintain(t, &f, id(1), None, Some(&doc("two", ""))));
+        assert!(matches!(err, Err(Error::CorruptedData(_))), "{err:?}");
+        // A wrong `old` is refused too.
+        let err = write(&db, |t| {
+            maintain(t, &f, id(1), Some(&doc("one two", "")), None)
+        });
+        assert!(matches!(err, Err(Error::CorruptedData(_))), "{err:?}");
+        assert_eq!(read(&db, |t| entries(t)), before);
+    }
+
+    #[test]
+    fn rollback_undoes_maintenance() {
+        let db = mem_db();
+        let f = fields();
+        write(&db, |t| {
+            maintain(t, &f, id(1), None, Some(&doc("kept", ""))).unwrap()
+        });
+        let before = read(&db, |t| entries(t));
+        {
+            let w = db.begin_write().unwrap();
+            {
+                let mut t = w.open_table(T).unwrap();
+                maintain(&mut t, &f, id(2), None, Some(&doc("dropped", ""))).unwrap();
+            }
+            w.abort().unwrap();
+        }
+        assert_eq!(read(&db, |t| entries(t)), before);
+    }
+
+    #[test]
+    fn build_matches_incremental_inserts_and_refuses_a_populated_table() {
+        let f = fields();
+        let mut rng = StdRng::seed_from_u64(7);
+        let recs: Vec<(Uuid, Record)> = (0..3000u128)
+            .map(|i| (id(i * 7919 + 1), random_record(&mut rng)))
+            .collect();
+        let a = mem_db();
+        write(&a, |t| {
+            build(t, &f, recs.iter().map(|(i, r)| (*i, r))).unwrap()
+        });
+        let b = mem_db();
+        write(&b, |t| {
+            for (i, r) in &recs {
+                maintain(t, &f, *i, None, Some(r)).unwrap();
+            }
+        });
+        let ea = read(&a, |t| entries(t));
+        assert!(!ea.is_empty());
+        assert_eq!(ea, read(&b, |t| entries(t)));
+        read(&a, |t| {
+            assert_eq!(verify(t).unwrap(), Vec::<String>::new());
+            let got = verify_against(t, &f, recs.iter().map(|(i, r)| (*i, r))).unwrap();
+            assert_eq!(got, Vec::<String>::new());
+        });
+        let err = write(&a, |t| build(t, &f, std::iter::empty()));
+        assert!(matches!(err, Err(Error::InvalidInput(_))), "{err:?}");
+    }
+
+    #[test]
+    fn verify_reports_tampering() {
+        let f = fields();
+        let db = mem_db();
+        let recs = [
+            (id(1), doc("alpha beta", "beta")),
+            (id(2), doc("beta gamma", "")),
+        ];
+        write(&db, |t| {
+            build(t, &f, recs.iter().map(|(i, r)| (*i, r))).unwrap()
+        });
+        let clean = read(&db, |t| entries(t));
+        let tamper: Vec<Box<dyn Fn(&mut IndexTable<'_>)>> = vec![
+            Box::new(|t| {
+                t.remove(term_key("beta").as_slice()).unwrap();
+            }),
+            Box::new(|t| {
+                t.insert(doc_key(1).as_slice(), 9u32.to_le_bytes().as_slice())
+                    .unwrap();
+            }),
+            Box::new(|t| {
+                t.insert(
+                    posting_key("zeta", 3).as_slice(),
+                    1u32.to_le_bytes().as_slice(),
+                )
+                .unwrap();
+            }),
+            Box::new(|t| {
+                t.remove(STATS_KEY.as_slice()).unwrap();
+            }),
+            Box::new(|t| {
+                t.insert(term_key("gamma").as_slice(), 5u64.to_le_bytes().as_slice())
+                    .unwrap();
+            }),
+            Box::new(|t| {
+                t.insert([0x7fu8].as_slice(), [].as_slice()).unwrap();
+            }),
+        ];
+        for (n, f_t) in tamper.iter().enumerate() {
+            let db = mem_db();
+            write(&db, |t| {
+                for (k, v) in &clean {
+                    t.insert(k.as_slice(), v.as_slice()).unwrap();
+                }
+                f_t(t);
+            });
+            read(&db, |t| {
+                let a = verify(t).unwrap();
+                assert!(!a.is_empty(), "tampering {n} went unnoticed by verify");
+                let b = verify_against(t, &f, recs.iter().map(|(i, r)| (*i, r))).unwrap();
+                assert!(
+                    !b.is_empty(),
+                    "tampering {n} went unnoticed by verify_against"
+                );
+            });
+        }
+        // verify_against also sees an index that is consistent but stale.
+        read(&db, |t| {
+            let stale = [(id(1), doc("alpha", ""))];
+            assert!(
+                !verify_against(t, &f, stale.iter().map(|(i, r)| (*i, r)))
+                    .unwrap()
+                    .is_empty()
+            );
+        });
+    }
+
+    #[test]
+    fn another_tokenizer_version_needs_a_rebuild() {
+        let f = fields();
+        let db = mem_db();
+        write(&db, |t| {
+            maintain(t, &f, id(1), None, Some(&doc("word", ""))).unwrap()
+        });
+        read(&db, |t| assert!(!needs_rebuild(t).unwrap()));
+        write(&db, |t| {
+            let mut v = encode_stats(Stats { docs: 1, tokens: 1 });
+            v[0..4].copy_from_slice(&(TOKENIZER_VERSION + 1).to_le_bytes());
+            t.insert(STATS_KEY.as_slice(), v.as_slice()).unwrap();
+        });
+        read(&db, |t| {
+            assert!(needs_rebuild(t).unwrap());
+            assert!(matches!(
+                search(t, "word", MatchMode::All),
+                Err(Error::CorruptedData(_))
+            ));
+        });
+        let err = write(&db, |t| maintain(t, &f, id(2), None, Some(&doc("x", ""))));
+        assert!(matches!(err, Err(Error::CorruptedData(_))), "{err:?}");
+    }
+
+    // --- queries ---
+
+    #[test]
+    fn bad_queries_are_invalid_query() {
+        let db = mem_db();
+        write(&db, |t| {
+            maintain(t, &fields(), id(1), None, Some(&doc("some words", ""))).unwrap()
+        });
+        let many = (0..=MAX_QUERY_TERMS)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        read(&db, |t| {
+            for q in ["", "   ", "!!! ---", "*", "foo -*", "🎉", many.as_str()] {
+                let r = search(t, q, MatchMode::All);
+                assert!(matches!(r, Err(Error::InvalidQuery(_))), "{q:?}: {r:?}");
+                let r = search(t, q, MatchMode::Any);
+                assert!(matches!(r, Err(Error::InvalidQuery(_))), "{q:?}: {r:?}");
+            }
+        });
+        // An empty index still refuses a bad query, and answers a good one with nothing.
+        let empty = mem_db();
+        write(&empty, |_| ());
+        read(&empty, |t| {
+            assert!(matches!(
+                search(t, "", MatchMode::All),
+                Err(Error::InvalidQuery(_))
+            ));
+            assert_eq!(search(t, "word", MatchMode::All).unwrap(), vec![]);
+        });
+    }
+
+    #[test]
+    fn parse_query_splits_prefixes_and_dedupes() {
+        let q = parse_query("Foo  e-mail* foo BAR*  bar* x**").unwrap();
+        let want = [
+            ("foo", false),
+            ("e", false),
+            ("mail", true),
+            ("bar", true),
+            ("x", true),
+        ];
+        let got: Vec<(&str, bool)> = q.iter().map(|t| (t.text.as_str(), t.prefix)).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_prefix_with_too_many_expansions_is_refused() {
+        let db = mem_db();
+        let text = (0..=MAX_PREFIX_EXPANSIONS)
+            .map(|i| format!("t{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        write(&db, |t| {
+            maintain(t, &fields(), id(1), None, Some(&doc(&text, ""))).unwrap()
+        });
+        read(&db, |t| {
+            assert!(matches!(
+                search(t, "t*", MatchMode::All),
+                Err(Error::InvalidQuery(_))
+            ));
+            // A narrower prefix is fine: t1, t10..t19, t100..t199, t1000..t1999 = 1111 terms.
+            let hits = search(t, "t1*", MatchMode::All).unwrap();
+            assert_eq!(hits.len(), 1);
+            assert_eq!(hits[0].matched_terms.len(), 1111);
+        });
+    }
+
+    /// A small fixed corpus used by the query tests below.
+    fn corpus() -> Vec<(Uuid, Record)> {
+        vec![
+            (id(1), doc("Apple pie recipe", "An apple a day")),
+            (id(2), doc("Application design", "apply the pattern")),
+            (id(3), doc("Banana bread", "no apples here, only bananas")),
+            (id(4), doc("Café au lait", "coffee and milk")),
+            (
+                id(5),
+                doc("APPLE", "apple apple apple apple apple apple apple apple"),
+            ),
+            (id(6), doc("Ecology", "École de la forêt")),
+            (
+                id(7),
+                Record::new().with("tags", Value::Array(vec!["apple".into(), "fruit".into()])),
+            ),
+        ]
+    }
+
+    fn indexed(recs: &[(Uuid, Record)]) -> redb::Database {
+        let db = mem_db();
+        write(&db, |t| {
+            for (i, r) in recs {
+                maintain(t, &fields(), *i, None, Some(r)).unwrap();
+            }
+        });
+        db
+    }
+
+    fn ids(hits: &[FtsHit]) -> BTreeSet<u128> {
+        hits.iter().map(|h| h.id.as_u128()).collect()
+    }
+
+    #[test]
+    fn prefix_queries_expand_to_every_matching_term() {
+        let recs = corpus();
+        let db = indexed(&recs);
+        read(&db, |t| {
+            let h = search(t, "app*", MatchMode::All).unwrap();
+            assert_eq!(ids(&h), BTreeSet::from([1, 2, 3, 5, 7]));
+            let two = h.iter().find(|x| x.id == id(2)).unwrap();
+            assert_eq!(two.matched_terms, v(&["application", "apply"]));
+            let three = h.iter().find(|x| x.id == id(3)).unwrap();
+            assert_eq!(three.matched_terms, v(&["apples"]));
+            // Accents fold in the prefix as in the text.
+            assert_eq!(
+                ids(&search(t, "CAF*", MatchMode::All).unwrap()),
+                BTreeSet::from([4])
+            );
+            assert_eq!(
+                ids(&search(t, "éco*", MatchMode::All).unwrap()),
+                BTreeSet::from([6])
+            );
+            // An exact word does not match longer ones.
+            assert_eq!(
+                ids(&search(t, "apple", MatchMode::All).unwrap()),
+                BTreeSet::from([1, 5, 7])
+            );
+            assert_eq!(search(t, "zzz*", MatchMode::All).unwrap(), vec![]);
+        });
+    }
+
+    #[test]
+    fn all_requires_every_word_and_any_one() {
+        let recs = corpus();
+        let db = indexed(&recs);
+        read(&db, |t| {
+            assert_eq!(
+                ids(&search(t, "apple pie", MatchMode::All).unwrap()),
+                BTreeSet::from([1])
+            );
+            assert_eq!(
+                ids(&search(t, "apple pie", MatchMode::Any).unwrap()),
+                BTreeSet::from([1, 5, 7])
+            );
+            assert_eq!(search(t, "apple nothere", MatchMode::All).unwrap(), vec![]);
+            assert_eq!(
+                ids(&search(t, "apple nothere", MatchMode::Any).unwrap()),
+                BTreeSet::from([1, 5, 7])
+            );
+            assert_eq!(
+                ids(&search(t, "banana* bread coffee", MatchMode::Any).unwrap()),
+                BTreeSet::from([3, 4])
+            );
+            // Under ANY, a record holding both words outranks its peers holding one.
+            let h = search(t, "fruit apple", MatchMode::Any).unwrap();
+            assert_eq!(h[0].id, id(7));
+            assert_eq!(h[0].matched_terms, v(&["apple", "fruit"]));
+        });
+    }
+
+    // --- the naive evaluator the engine is checked against ---
+
+    /// The text a record contributes, by the documented rule, tokenized.
+    fn naive_tokens(r: &Record, fields: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for f in fields {
+            match r.get_path(f) {
+                Some(Value::String(s)) => out.extend(tokenize(s)),
+                Some(Value::Array(a)) => {
+                    for x in a {
+                        if let Value::String(s) = x {
+                            out.extend(tokenize(s));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// BM25 over the raw records, straight from the formula in the module docs: no index.
+    fn naive_search(
+        recs: &BTreeMap<Uuid, Record>,
+        fields: &[String],
+        words: &[(String, bool)],
+        mode: MatchMode,
+    ) -> BTreeMap<Uuid, (f64, Vec<String>)> {
+        let docs: BTreeMap<Uuid, Vec<String>> = recs
+            .iter()
+            .map(|(i, r)| (*i, naive_tokens(r, fields)))
+            .filter(|(_, t)| !t.is_empty())
+            .collect();
+        let n = docs.len() as f64;
+        let total: usize = docs.values().map(Vec::len).sum();
+        let avgdl = total as f64 / n;
+        let vocab: BTreeSet<&String> = docs.values().flatten().collect();
+        let df = |t: &str| docs.values().filter(|d| d.iter().any(|x| x == t)).count() as f64;
+        let mut out = BTreeMap::new();
+        for (i, d) in &docs {
+            let mut matched: BTreeSet<String> = BTreeSet::new();
+            let mut words_hit = 0;
+            for (w, prefix) in words {
+                let here: Vec<&String> = vocab
+                    .iter()
+                    .copied()
+                    .filter(|t| {
+                        if *prefix {
+                            t.starts_with(w.as_str())
+                        } else {
+                            *t == w
+                        }
+                    })
+                    .filter(|t| d.contains(t))
+                    .collect();
+                if !here.is_empty() {
+                    words_hit += 1;
+                }
+                matched.extend(here.into_iter().cloned());
+            }
+            let ok = match mode {
+                MatchMode::All => words_hit == words.len(),
+                MatchMode::Any => words_hit > 0,
+            };
+            if !ok {
+                continue;
+            }
+            let dl = d.len() as f64;
+            let mut score = 0.0;
+            for t in &matched {
+                let tf = d.iter().filter(|x| *x == t).count() as f64;
+                let dft = df(t);
+                let idf = (1.0 + (n - dft + 0.5) / (dft + 0.5)).ln();
+                score += idf * (tf * (1.2 + 1.0)) / (tf + 1.2 * (1.0 - 0.75 + 0.75 * dl / avgdl));
+            }
+            out.insert(*i, (score, matched.into_iter().collect()));
+        }
+        out
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    /// Checks engine hits against the naive result: the same records, scores and terms,
+    /// ranked by score (the naive score agrees with the order), ties by id.
+    fn check(hits: &[FtsHit], want: &BTreeMap<Uuid, (f64, Vec<String>)>, what: &str) {
+        let got: BTreeSet<Uuid> = hits.iter().map(|h| h.id).collect();
+        let exp: BTreeSet<Uuid> = want.keys().copied().collect();
+        assert_eq!(got, exp, "{what}: matched records");
+        assert_eq!(got.len(), hits.len(), "{what}: a record came back twice");
+        for h in hits {
+            let (s, terms) = &want[&h.id];
+            assert!(
+                close(h.score, *s),
+                "{what}: score of {} {} vs {}",
+                h.id,
+                h.score,
+                s
+            );
+            assert!(h.score > 0.0, "{what}: non-positive score");
+            assert_eq!(&h.matched_terms, terms, "{what}: terms of {}", h.id);
+        }
+        for p in hits.windows(2) {
+            assert!(p[0].score >= p[1].score, "{what}: not ranked by score");
+            if p[0].score == p[1].score {
+                assert!(p[0].id < p[1].id, "{what}: tie not broken by id");
+            }
+            let (a, b) = (want[&p[0].id].0, want[&p[1].id].0);
+            assert!(
+                a >= b || close(a, b),
+                "{what}: order disagrees with naive BM25"
+            );
+        }
+    }
+
+    fn words_of(q: &str) -> Vec<(String, bool)> {
+        parse_query(q)
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.text, t.prefix))
+            .collect()
+    }
+
+    #[test]
+    fn bm25_ranking_matches_a_naive_evaluator() {
+        let recs = corpus();
+        let db = indexed(&recs);
+        let map: BTreeMap<Uuid, Record> = recs.into_iter().collect();
+        read(&db, |t| {
+            for q in [
+                "apple",
+                "apple pie",
+                "app*",
+                "app* day",
+                "cafe",
+                "ecol*",
+                "bana* apple*",
+            ] {
+                for mode in [MatchMode::All, MatchMode::Any] {
+                    let hits = search(t, q, mode).unwrap();
+                    let want = naive_search(&map, &fields(), &words_of(q), mode);
+                    check(&hits, &want, &format!("{q:?} {mode:?}"));
+                }
+            }
+            // Hand-checkable orderings: term frequency saturates but still counts (record 5
+            // says "apple" nine times), and a short record beats a long one at equal tf
+            // (record 7 holds two words, record 1 eight).
+            let h = search(t, "apple", MatchMode::All).unwrap();
+            let order: Vec<Uuid> = h.iter().map(|x| x.id).collect();
+            assert_eq!(order, vec![id(5), id(7), id(1)]);
+        });
+    }
+
+    #[test]
+    fn long_words_find_themselves() {
+        let long = "x".repeat(80) + "tail";
+        let db = indexed(&[(id(1), doc(&long, ""))]);
+        read(&db, |t| {
+            assert_eq!(
+                ids(&search(t, &long, MatchMode::All).unwrap()),
+                BTreeSet::from([1])
+            );
+            let cut = "x".repeat(MAX_TERM_BYTES);
+            assert_eq!(
+                ids(&search(t, &cut, MatchMode::All).unwrap()),
+                BTreeSet::from([1])
+            );
+            assert_eq!(
+                ids(&search(t, "xxx*", MatchMode::All).unwrap()),
+                BTreeSet::from([1])
+            );
+        });
+    }
+
+    // --- randomized: maintain against a model, verify, and search against the naive ---
+
+    const VOCAB: &[&str] = &[
+        "apple",
+        "Application",
+        "apply",
+        "apt",
+        "banana",
+        "band",
+        "BANDANA",
+        "café",
+        "cafeteria",
+        "École",
+        "ecology",
+        "привет",
+        "приветствие",
+        "東",
+        "京",
+        "run",
+        "running",
+        "runner",
+        "x1",
+        "42",
+        "3.14",
+        "data",
+        "database",
+        "datum",
+        "λόγος",
+    ];
+    const SEPS: &[&str] = &[" ", ", ", "-", "! ", "\n", " (", ") "];
+
+    fn random_text(rng: &mut StdRng, max: usize) -> String {
+        let n = rng.gen_range(0..=max);
+        let mut s = String::new();
+        for _ in 0..n {
+            let w = VOCAB[rng.gen_range(0..VOCAB.len())];
+            if rng.gen_bool(0.2) {
+                s.push_str(&w.to_uppercase());
+            } else {
+                s.push_str(w);
+            }
+            s.push_str(SEPS[rng.gen_range(0..SEPS.len())]);
+        }
+        s
+    }
+
+    fn random_record(rng: &mut StdRng) -> Record {
+        let mut r = Record::new().with("other", random_text(rng, 3));
+        if rng.gen_bool(0.8) {
+            r.insert("title", random_text(rng, 4));
+        }
+        if rng.gen_bool(0.7) {
+            r.insert("body", random_text(rng, 12));
+        } else if rng.gen_bool(0.3) {
+            r.insert("body", rng.gen_range(0..100i64)); // not text: ignored
+        }
+        if rng.gen_bool(0.5) {
+            let mut tags: Vec<Value> = (0..rng.gen_range(0..4))
+                .map(|_| Value::from(VOCAB[rng.gen_range(0..VOCAB.len())]))
+                .collect();
+            if rng.gen_bool(0.3) {
+                tags.push(Value::from(7));
+            }
+            r.insert("tags", Value::Array(tags));
+        }
+        if rng.gen_bool(0.3) {
+            let mut m = BTreeMap::new();
+            m.insert("note".to_string(), Value::from(random_text(rng, 3)));
+            r.insert("meta", Value::Dictionary(m));
+        }
+        r
+    }
+
+    /// A query from folded vocabulary words, some as prefixes.
+    fn random_query(rng: &mut StdRng) -> String {
+        let n = rng.gen_range(1..=3);
+        let mut parts = Vec::new();
+        for _ in 0..n {
+            let w = VOCAB[rng.gen_range(0..VOCAB.len())];
+            let t = tokenize(w).pop().unwrap();
+            if rng.gen_bool(0.4) {
+                let chars: Vec<char> = t.chars().collect();
+                let k = rng.gen_range(1..=chars.len());
+                parts.push(chars[..k].iter().collect::<String>() + "*");
+            } else if rng.gen_bool(0.1) {
+                parts.push("nosuchword".to_string());
+            } else {
+                parts.push(w.to_string()); // unfolded: the query folds it
+            }
+        }
+        parts.join(" ")
+    }
+
+    #[test]
+    fn randomized_maintenance_and_search_agree_with_a_model() {
+        let f = fields();
+        for seed in 0..6u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let db = mem_db();
+            let mut model: BTreeMap<Uuid, Record> = BTreeMap::new();
+            let mut next = 1u128;
+            for round in 0..25 {
+                let w = db.begin_write().unwrap();
+                let saved = model.clone();
+                // The round's writes, applied to the model as they are drawn.
+                let mut ops: Vec<(Uuid, Option<Record>, Option<Record>)> = Vec::new();
+                for _ in 0..rng.gen_range(1..15) {
+                    let existing: Vec<Uuid> = model.keys().copied().collect();
+                    let roll = rng.gen_range(0..10);
+                    let (i, old, new) = if existing.is_empty() || roll < 4 {
+                        // Scattered ids, so key order differs from insertion order.
+                        let i = Uuid::from_u128(next.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C));
+                        next += 1;
+                        (i, None, Some(random_record(&mut rng)))
+                    } else {
+                        let i = existing[rng.gen_range(0..existing.len())];
+                        let old = model.get(&i).cloned();
+                        if roll < 6 {
+                            (i, old, Some(random_record(&mut rng)))
+                        } else if roll < 8 {
+                            // Only a non-indexed field changes.
+                            let mut r = old.clone().unwrap();
+                            r.insert("other", random_text(&mut rng, 2));
+                            (i, old, Some(r))
+                        } else {
+                            (i, old, None)
+                        }
+                    };
+                    match &new {
+                        Some(r) => model.insert(i, r.clone()),
+                        None => model.remove(&i),
+                    };
+                    ops.push((i, old, new));
+                }
+                {
+                    let mut t = w.open_table(T).unwrap();
+                    if rng.gen_bool(0.3) {
+                        let mut b = Builder::new(&mut t, &f).unwrap();
+                        for (i, old, new) in &ops {
+                            b.apply(*i, old.as_ref(), new.as_ref()).unwrap();
+                        }
+                        b.finish().unwrap();
+                    } else {
+                        for (i, old, new) in &ops {
+                            maintain(&mut t, &f, *i, old.as_ref(), new.as_ref()).unwrap();
+                        }
+                    }
+                }
+                if rng.gen_bool(0.15) {
+                    w.abort().unwrap();
+                    model = saved;
+                } else {
+                    w.commit().unwrap();
+                }
+                read(&db, |t| {
+                    let what = format!("seed {seed} round {round}");
+                    assert_eq!(verify(t).unwrap(), Vec::<String>::new(), "{what}");
+                    let against = verify_against(t, &f, model.iter().map(|(i, r)| (*i, r)));
+                    assert_eq!(against.unwrap(), Vec::<String>::new(), "{what}");
+                    for _ in 0..8 {
+                        let q = random_query(&mut rng);
+                        let words = words_of(&q);
+                        for mode in [MatchMode::All, MatchMode::Any] {
+                            let hits = search(t, &q, mode).unwrap();
+                            let want = naive_search(&model, &f, &words, mode);
+                            check(&hits, &want, &format!("{what} {q:?} {mode:?}"));
+                        }
+                    }
+                });
+            }
+        }
+    }
 }
