@@ -210,3 +210,247 @@ pub(crate) fn run<T: ReadableTable<&'static [u8], &'static [u8]>>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use redb::{ReadableDatabase, TableDefinition};
+
+    use super::*;
+    use crate::value::Value;
+
+    const T: TableDefinition<&[u8], &[u8]> = TableDefinition::new("fts");
+
+    fn fields() -> Vec<String> {
+        vec!["title".into(), "body".into()]
+    }
+
+    /// An in-memory database whose index table holds `recs`.
+    fn indexed(recs: &BTreeMap<Uuid, Record>) -> redb::Database {
+        let db = redb::Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap();
+        let w = db.begin_write().unwrap();
+        {
+            let mut t = w.open_table(T).unwrap();
+            fts::build(&mut t, &fields(), recs.iter().map(|(i, r)| (*i, r))).unwrap();
+        }
+        w.commit().unwrap();
+        db
+    }
+
+    fn corpus() -> BTreeMap<Uuid, Record> {
+        let words = ["rust", "database", "search", "engine", "index", "query"];
+        (0..40u128)
+            .map(|i| {
+                // Varied lengths and word mixes, so scores differ and some tie.
+                let title: Vec<&str> = (0..(i % 4 + 1))
+                    .map(|k| words[((i * 7 + k * 3) % 6) as usize])
+                    .collect();
+                let body: Vec<&str> = (0..(i % 9))
+                    .map(|k| words[((i + k * 5) % 6) as usize])
+                    .collect();
+                let id = Uuid::from_u128(i * 0x1_0000_0001 + 5);
+                let r = Record::new()
+                    .with("id", id)
+                    .with("title", title.join(" "))
+                    .with("body", body.join(", "))
+                    .with("published", i % 3 != 0)
+                    .with("n", i as i64);
+                (id, r)
+            })
+            .collect()
+    }
+
+    /// `run`'s contract, composed from its parts: rank, drop invisible and filtered-out
+    /// records, then offset and limit.
+    fn expected(
+        table: &redb::ReadOnlyTable<&[u8], &[u8]>,
+        recs: &BTreeMap<Uuid, Record>,
+        q: &SearchQuery,
+    ) -> Vec<SearchHit> {
+        fts::search(table, &q.text, q.mode)
+            .unwrap()
+            .into_iter()
+            .filter_map(|h| {
+                let r = recs.get(&h.id)?.clone();
+                q.filter
+                    .as_ref()
+                    .is_none_or(|f| f.matches(&r))
+                    .then(|| SearchHit {
+                        record: r,
+                        score: h.score,
+                        matched_terms: h.matched_terms,
+                    })
+            })
+            .skip(q.offset)
+            .take(q.limit.unwrap_or(usize::MAX))
+            .collect()
+    }
+
+    #[test]
+    fn builder_sets_every_option() {
+        let q = SearchQuery::new("c", "a b*")
+            .filter(Filter::eq("x", 1))
+            .filter(Filter::eq("y", 2))
+            .offset(3)
+            .limit(4)
+            .index("ft")
+            .match_any();
+        assert_eq!(q.collection(), "c");
+        assert_eq!(q.text(), "a b*");
+        assert_eq!(
+            q.filter_ref(),
+            Some(&Filter::eq("x", 1).and(Filter::eq("y", 2)))
+        );
+        assert_eq!((q.offset_value(), q.limit_value()), (3, Some(4)));
+        assert_eq!(q.index_name(), Some("ft"));
+        assert_eq!(q.mode(), MatchMode::Any);
+        assert_eq!(q.match_all().mode(), MatchMode::All);
+        assert_eq!(SearchQuery::new("c", "t").mode(), MatchMode::All);
+    }
+
+    #[test]
+    fn run_applies_filter_then_offset_and_limit_in_rank_order() {
+        let recs = corpus();
+        let db = indexed(&recs);
+        let r = db.begin_read().unwrap();
+        let t = r.open_table(T).unwrap();
+        let filters = [
+            None,
+            Some(Filter::eq("published", true)),
+            Some(Filter::gte("n", 20).and(Filter::ne("published", false))),
+            Some(Filter::eq("n", -1)),
+        ];
+        let mut nonempty = 0;
+        for text in ["rust", "rust database", "ind* query", "sea* eng* rust"] {
+            for any in [false, true] {
+                for f in &filters {
+                    for (offset, limit) in [
+                        (0, None),
+                        (0, Some(3)),
+                        (2, Some(5)),
+                        (7, None),
+                        (100, Some(1)),
+                    ] {
+                        let mut q = SearchQuery::new("c", text).offset(offset);
+                        if let Some(l) = limit {
+                            q = q.limit(l);
+                        }
+                        if let Some(f) = f {
+                            q = q.filter(f.clone());
+                        }
+                        if any {
+                            q = q.match_any();
+                        }
+                        let got = run(&t, &q, |id| Ok(recs.get(&id).cloned())).unwrap();
+                        let want = expected(&t, &recs, &q);
+                        assert_eq!(got, want, "{q:?}");
+                        if let Some(f) = &q.filter {
+                            assert!(got.iter().all(|h| f.matches(&h.record)));
+                        }
+                        assert!(got.windows(2).all(|p| p[0].score >= p[1].score));
+                        nonempty += usize::from(!got.is_empty());
+                    }
+                }
+            }
+        }
+        assert!(
+            nonempty > 50,
+            "the corpus should give real pages ({nonempty})"
+        );
+    }
+
+    #[test]
+    fn run_fetches_only_what_the_page_needs_and_skips_invisible_records() {
+        let recs = corpus();
+        let db = indexed(&recs);
+        let r = db.begin_read().unwrap();
+        let t = r.open_table(T).unwrap();
+        let all = run(&t, &SearchQuery::new("c", "rust"), |id| {
+            Ok(recs.get(&id).cloned())
+        })
+        .unwrap();
+        assert!(all.len() > 6);
+        let mut fetched = 0;
+        let page = run(
+            &t,
+            &SearchQuery::new("c", "rust").offset(2).limit(3),
+            |id| {
+                fetched += 1;
+                Ok(recs.get(&id).cloned())
+            },
+        )
+        .unwrap();
+        assert_eq!(fetched, 5);
+        assert_eq!(page, all[2..5].to_vec());
+
+        // A record the index still lists but the fetch does not return (soft-deleted, say)
+        // is skipped; the next hit takes its place.
+        let hidden = all[0].record.id().unwrap();
+        let page = run(&t, &SearchQuery::new("c", "rust").limit(2), |id| {
+            Ok((id != hidden).then(|| recs.get(&id).cloned()).flatten())
+        })
+        .unwrap();
+        assert_eq!(page, all[1..3].to_vec());
+
+        // A fetch error is returned as is.
+        let err = run(&t, &SearchQuery::new("c", "rust"), |_| Err(Error::Closed));
+        assert!(matches!(err, Err(Error::Closed)));
+    }
+
+    #[test]
+    fn bad_searches_fail_up_front() {
+        let recs = corpus();
+        let db = indexed(&recs);
+        let r = db.begin_read().unwrap();
+        let t = r.open_table(T).unwrap();
+        let fetch = |id: Uuid| Ok(recs.get(&id).cloned());
+        let bad = [
+            SearchQuery::new("c", ""),
+            SearchQuery::new("c", "  ,, ").limit(0),
+            SearchQuery::new("c", "*"),
+            SearchQuery::new("c", "rust")
+                .filter(Filter::eq("", 1))
+                .limit(0),
+            SearchQuery::new("c", "rust").index(""),
+        ];
+        for q in bad {
+            assert!(matches!(validate(&q), Err(Error::InvalidQuery(_))), "{q:?}");
+            assert!(
+                matches!(run(&t, &q, fetch), Err(Error::InvalidQuery(_))),
+                "{q:?}"
+            );
+        }
+        let none = run(&t, &SearchQuery::new("c", "rust").limit(0), fetch).unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn hits_carry_the_record_and_its_matched_terms() {
+        let mut recs = BTreeMap::new();
+        let id = Uuid::from_u128(9);
+        recs.insert(
+            id,
+            Record::new()
+                .with("title", "Ünïcode Search")
+                .with("body", Value::from("searching searches")),
+        );
+        let db = indexed(&recs);
+        let r = db.begin_read().unwrap();
+        let t = r.open_table(T).unwrap();
+        let hits = run(&t, &SearchQuery::new("c", "UNICODE sear*"), |i| {
+            Ok(recs.get(&i).cloned())
+        })
+        .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].record, recs[&id]);
+        assert_eq!(
+            hits[0].matched_terms,
+            ["search", "searches", "searching", "unicode"]
+        );
+        assert!(hits[0].score > 0.0);
+        assert_eq!(tokenize("Ünïcode"), ["unicode"]);
+    }
+}
