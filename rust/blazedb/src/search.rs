@@ -278,7 +278,7 @@ mod tests {
                 q.filter
                     .as_ref()
                     .is_none_or(|f| f.matches(&r))
-                    .then(|| SearchHit {
+                    .then_some(SearchHit {
                         record: r,
                         score: h.score,
                         matched_terms: h.matched_terms,

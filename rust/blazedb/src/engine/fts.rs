@@ -1455,7 +1455,8 @@ mod tests {
             build(t, &f, recs.iter().map(|(i, r)| (*i, r))).unwrap()
         });
         let clean = read(&db, |t| entries(t));
-        let tamper: Vec<Box<dyn Fn(&mut IndexTable<'_>)>> = vec![
+        type Tamper = Box<dyn Fn(&mut IndexTable<'_>)>;
+        let tamper: Vec<Tamper> = vec![
             Box::new(|t| {
                 t.remove(term_key("beta").as_slice()).unwrap();
             }),
