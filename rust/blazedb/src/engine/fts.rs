@@ -395,10 +395,13 @@ pub(crate) fn maintain(
     b.finish()
 }
 
-/// Batches many [`maintain`] steps: postings and lengths are written as each record is
-/// applied, document frequencies and statistics are accumulated in memory and written
-/// once by [`Builder::finish`]. Building an index over existing records is
-/// `apply(id, None, Some(record))` per record, then `finish`.
+/// Batches many [`maintain`] steps. Document frequencies and statistics are accumulated in
+/// memory and written once by [`Builder::finish`]; the postings of records that had no
+/// words before (inserts) are buffered, up to [`PENDING_POSTINGS`], and written in key
+/// order, which roughly halves the cost of building an index (consecutive inserts land on
+/// the same B-tree leaves instead of random ones). Lengths and the postings of updates and
+/// deletes are written as each record is applied. Building an index over existing records
+/// is `insert(id, record)` per record, then `finish`.
 ///
 /// `finish` must be called: a builder dropped without it (after an error, say) leaves the
 /// frequencies and statistics behind the postings, so the transaction must then be rolled
@@ -409,7 +412,13 @@ pub(crate) struct Builder<'a, 'txn> {
     df: HashMap<String, i64>,
     docs: i64,
     tokens: i64,
+    /// New postings (key, tf) not yet written; none of their keys is in the table.
+    pending: Vec<(Vec<u8>, u32)>,
 }
+
+/// Buffered postings at which a [`Builder`] writes them out (about 50 bytes each). Small
+/// under test, so the tests cross the threshold many times.
+const PENDING_POSTINGS: usize = if cfg!(test) { 64 } else { 1 << 18 };
 
 impl<'a, 'txn> Builder<'a, 'txn> {
     /// A builder over `table` for an index on `fields`. Fails if the index was built by
@@ -422,6 +431,7 @@ impl<'a, 'txn> Builder<'a, 'txn> {
             df: HashMap::new(),
             docs: 0,
             tokens: 0,
+            pending: Vec::new(),
         })
     }
 
@@ -470,6 +480,23 @@ impl<'a, 'txn> Builder<'a, 'txn> {
             ));
         }
 
+        if old_d.len == 0 {
+            // Nothing to remove: buffer the new postings.
+            for (term, &tf) in &new_d.terms {
+                self.pending.push((posting_key(term, key), tf));
+                *self.df.entry(term.clone()).or_insert(0) += 1;
+            }
+            self.table
+                .insert(dkey.as_slice(), new_d.len.to_le_bytes().as_slice())?;
+            self.docs += 1;
+            self.tokens += i64::from(new_d.len);
+            if self.pending.len() >= PENDING_POSTINGS {
+                self.flush()?;
+            }
+            return Ok(());
+        }
+        // The record's current postings may still be buffered.
+        self.flush()?;
         for term in old_d.terms.keys() {
             if !new_d.terms.contains_key(term) {
                 if self
@@ -515,8 +542,27 @@ impl<'a, 'txn> Builder<'a, 'txn> {
         Ok(())
     }
 
-    /// Writes the accumulated document frequencies and statistics.
-    pub(crate) fn finish(self) -> Result<()> {
+    /// Writes the buffered postings, in key order.
+    fn flush(&mut self) -> Result<()> {
+        self.pending.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (k, tf) in self.pending.drain(..) {
+            if self
+                .table
+                .insert(k.as_slice(), tf.to_le_bytes().as_slice())?
+                .is_some()
+            {
+                return Err(Error::corrupted(format!(
+                    "full-text index holds {} of a record it has no length for; rebuild the index",
+                    describe_key(&k)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered postings, the accumulated document frequencies and statistics.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        self.flush()?;
         let mut deltas: Vec<(String, i64)> = self.df.into_iter().filter(|(_, d)| *d != 0).collect();
         // Key order: neighbouring writes land on neighbouring B-tree pages.
         deltas.sort_unstable();
