@@ -546,6 +546,11 @@ impl Database {
         self.write(|tx| tx.drop_index(collection, name))
     }
 
+    /// Full-text search on the last commit (see [`crate::search::SearchQuery`]).
+    pub fn search(&self, q: &crate::search::SearchQuery) -> Result<Vec<crate::search::SearchHit>> {
+        self.read(|tx| tx.search(q))
+    }
+
     /// A collection's indexes, in name order.
     pub fn indexes(&self, collection: &str) -> Result<Vec<crate::IndexInfo>> {
         self.read(|tx| tx.indexes(collection))

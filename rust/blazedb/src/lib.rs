@@ -29,6 +29,7 @@ pub mod ops;
 mod options;
 pub mod query;
 mod record;
+pub mod search;
 mod transactions;
 mod value;
 
@@ -50,6 +51,7 @@ pub use query::{Explain, Filter, Order, Query, QueryCursor, Strategy};
 pub use record::{
     CREATED_AT_FIELD, ID_FIELD, IS_DELETED_FIELD, PROJECT_FIELD, Record, UPDATED_AT_FIELD,
 };
+pub use search::{MatchMode, SearchHit, SearchQuery};
 pub use transactions::{ReadTx, Transaction, WriteTx};
 pub use uuid::Uuid;
 pub use value::{APPLE_REFERENCE_OFFSET_SECS, Timestamp, Value, ValueKind};

@@ -436,6 +436,52 @@ macro_rules! read_ops {
             Ok(Some(out))
         }
 
+        /// Full-text search (see [`crate::search::SearchQuery`]): BM25-ranked hits with
+        /// their scores and matched terms, then the filter, offset and limit.
+        pub fn search(
+            &self,
+            q: &crate::search::SearchQuery,
+        ) -> Result<Vec<crate::search::SearchHit>> {
+            crate::search::validate(q)?;
+            let Some(cid) = self.collection_id(q.collection())? else {
+                return Err(Error::IndexNotFound(format!(
+                    "collection {:?} has no full-text index",
+                    q.collection()
+                )));
+            };
+            let defs = self.index_defs(cid)?;
+            let fts: Vec<&IndexDef> = defs
+                .iter()
+                .filter(|d| d.kind == IndexKind::FullText)
+                .collect();
+            let def = match (q.index_name(), fts.as_slice()) {
+                (Some(n), _) => fts.iter().find(|d| d.name == n).copied().ok_or_else(|| {
+                    Error::IndexNotFound(format!(
+                        "collection {:?} has no full-text index named {n:?}",
+                        q.collection()
+                    ))
+                })?,
+                (None, [one]) => *one,
+                (None, []) => {
+                    return Err(Error::IndexNotFound(format!(
+                        "collection {:?} has no full-text index",
+                        q.collection()
+                    )));
+                }
+                (None, _) => {
+                    return Err(Error::InvalidQuery(format!(
+                        "collection {:?} has several full-text indexes; name one with .index()",
+                        q.collection()
+                    )));
+                }
+            };
+            let table = self.index_table(def)?;
+            let Some(t) = self.records_ro(q.collection())? else {
+                return Ok(Vec::new());
+            };
+            crate::search::run(&table, q, |id| get_live(&t, id))
+        }
+
         /// The collection's indexes, in name order.
         pub fn indexes(&self, collection: &str) -> Result<Vec<IndexInfo>> {
             let Some(cid) = self.collection_id(collection)? else {
@@ -937,8 +983,19 @@ impl WriteTx {
                 }
             }
             drop(t);
-            for (r, (id, _)) in kept.iter().zip(&prepared) {
-                tx.update_indexes(&defs, *id, None, Some(r))?;
+            for d in defs.iter() {
+                let mut entries = tx.index_table(d)?;
+                if d.kind == IndexKind::FullText {
+                    let mut b = crate::engine::fts::Builder::new(&mut entries, &d.fields)?;
+                    for (r, (id, _)) in kept.iter().zip(&prepared) {
+                        b.insert(*id, r)?;
+                    }
+                    b.finish()?;
+                } else {
+                    for (r, (id, _)) in kept.iter().zip(&prepared) {
+                        indexes::apply(&mut entries, d, *id, None, Some(r))?;
+                    }
+                }
             }
             Ok(None)
         })?;
@@ -1243,9 +1300,6 @@ impl WriteTx {
             ));
         }
         let kind = spec.kind();
-        if kind == IndexKind::FullText {
-            return Err(Error::NotImplemented("full-text indexes".into()));
-        }
         if let Some(cid) = self.collection_id(collection)?
             && self.index_defs(cid)?.iter().any(|d| d.name == name)
         {
@@ -1288,10 +1342,20 @@ impl WriteTx {
                 .insert((cid, def.name.as_str()), def.encode().as_slice())?;
             let t = tx.records_of(cid)?;
             let mut entries = tx.index_table(&def)?;
-            crate::query::scan(&t, None, |k, r| {
-                indexes::apply(&mut entries, &def, Uuid::from_u128(k), None, Some(&r))?;
-                Ok(true)
-            })?;
+            if kind == IndexKind::FullText {
+                // One builder for the whole build: statistics are written once.
+                let mut b = crate::engine::fts::Builder::new(&mut entries, &def.fields)?;
+                crate::query::scan(&t, None, |k, r| {
+                    b.insert(Uuid::from_u128(k), &r)?;
+                    Ok(true)
+                })?;
+                b.finish()?;
+            } else {
+                crate::query::scan(&t, None, |k, r| {
+                    indexes::apply(&mut entries, &def, Uuid::from_u128(k), None, Some(&r))?;
+                    Ok(true)
+                })?;
+            }
             Ok(IndexInfo {
                 name: def.name.clone(),
                 collection: collection.to_string(),

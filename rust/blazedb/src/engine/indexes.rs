@@ -14,8 +14,8 @@
 use redb::{ReadableTable, Table, TableDefinition};
 use uuid::Uuid;
 
-use super::META;
 use super::index_keys::{self, ALIAS_TAG, ID_LEN};
+use super::{META, fts};
 use crate::error::{Error, Result};
 use crate::index::IndexKind;
 use crate::record::Record;
@@ -211,7 +211,7 @@ pub(crate) fn apply(
     new: Option<&Record>,
 ) -> Result<()> {
     if def.kind == IndexKind::FullText {
-        return Err(Error::NotImplemented("full-text indexes".into()));
+        return fts::maintain(table, &def.fields, id, old, new);
     }
     let old_keys = old.map(|r| def.entry_keys(r, id)).unwrap_or_default();
     let new_keys = new.map(|r| def.entry_keys(r, id)).unwrap_or_default();

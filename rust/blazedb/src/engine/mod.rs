@@ -4,6 +4,7 @@
 
 pub(crate) mod catalog;
 pub mod encoding;
+pub(crate) mod fts;
 pub(crate) mod index_keys;
 pub(crate) mod indexes;
 pub(crate) mod names;

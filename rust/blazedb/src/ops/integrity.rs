@@ -474,14 +474,25 @@ fn check_indexes(
                 }
                 let tname = def.table_name();
                 let t = raw.open_table(entries_def(&tname))?;
-                if def.kind == crate::index::IndexKind::FullText {
-                    report.indexes.push(format!(
-                        "{label}: {} entries (full-text, not verified)",
-                        t.len()?
-                    ));
-                    continue;
-                }
-                let problems = indexes::verify(&def, &live, &t)?;
+                let problems = if def.kind == crate::index::IndexKind::FullText {
+                    if crate::engine::fts::needs_rebuild(&t)? {
+                        report.warn(format!(
+                            "index {label} was built by another tokenizer version: drop and re-create it"
+                        ));
+                        continue;
+                    }
+                    let mut p = crate::engine::fts::verify(&t)?;
+                    if p.is_empty() {
+                        p = crate::engine::fts::verify_against(
+                            &t,
+                            &def.fields,
+                            live.iter().map(|(id, r)| (*id, r)),
+                        )?;
+                    }
+                    p
+                } else {
+                    indexes::verify(&def, &live, &t)?
+                };
                 for p in &problems {
                     report.error(format!("index {label}: {p}"));
                 }
