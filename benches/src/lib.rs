@@ -63,7 +63,10 @@ impl IssueStream {
 
     /// Adds a `reporter` field with `k` distinct values (`k` is at least 1).
     pub fn with_reporters(mut self, k: usize, seed: u64) -> Self {
-        self.reporters = Some((k.max(1), StdRng::seed_from_u64(seed ^ 0x005e_ed0f_4e90_47e5)));
+        self.reporters = Some((
+            k.max(1),
+            StdRng::seed_from_u64(seed ^ 0x005e_ed0f_4e90_47e5),
+        ));
         self
     }
 
