@@ -24,7 +24,20 @@ mod pending {
     /// `db.create_index("issues", IndexSpec::on("reporter"))`, `on("status")`,
     /// `on("assignee")`, `IndexSpec::compound(&["priority", "createdAt"])`,
     /// `IndexSpec::full_text(&["title", "body"])`, and `on("name")` on users.
-    pub fn create_indexes(_db: &Database) -> Result<()> {
+    pub fn create_indexes(db: &Database) -> Result<()> {
+        use blazedb::IndexSpec;
+        for spec in [
+            IndexSpec::on("status"),
+            IndexSpec::on("reporter"),
+            IndexSpec::on("assignee"),
+            IndexSpec::compound(["priority", "createdAt"]),
+            IndexSpec::on("createdAt"),
+            IndexSpec::full_text(["title", "body"]),
+        ] {
+            db.create_index(super::ISSUES, spec)?;
+        }
+        db.create_index(super::USERS, IndexSpec::on("team"))?;
+        db.create_index(super::USERS, IndexSpec::on("name").unique())?;
         Ok(())
     }
 
@@ -40,12 +53,13 @@ mod pending {
     }
 
     /// Planned: `db.search(&SearchQuery::new("issues", text).limit(limit))`.
-    pub fn full_text(_db: &Database, _text: &str, _limit: usize) -> Result<Outcome> {
-        Ok(Outcome::unsupported(super::PENDING_CORE_API))
+    pub fn full_text(db: &Database, text: &str, limit: usize) -> Result<Outcome> {
+        let q = blazedb::search::SearchQuery::new(super::ISSUES, text).limit(limit);
+        Ok(Outcome::Rows(db.search(&q)?.len()))
     }
 
     /// Whether `create_indexes` creates real indexes yet (the notes depend on it).
-    pub const INDEXES: bool = false;
+    pub const INDEXES: bool = true;
 }
 
 /// A BlazeDB file in a directory of its own.
