@@ -1,8 +1,10 @@
-//! Queries: filters, multi-key sorting, deterministic paging, and a streaming cursor.
+//! Queries: filters, multi-key sorting, deterministic paging, a streaming cursor,
+//! and aggregation (`aggregate`).
 //!
 //! `docs/QUERY.md` states the semantics. Execution here is a scan of the collection in id
 //! order; indexes and the planner that picks them come next.
 
+mod aggregate;
 mod filter;
 
 use std::cmp::Reverse;
@@ -11,6 +13,7 @@ use std::collections::BinaryHeap;
 use redb::ReadableTable;
 use uuid::Uuid;
 
+pub use aggregate::{Aggregate, AggregateFn};
 pub use filter::{Filter, SortKey, TotalF64, compare_values, values_equal};
 
 use crate::engine::RecordKey;
