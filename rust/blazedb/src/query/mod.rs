@@ -1,11 +1,12 @@
 //! Queries: filters, multi-key sorting, deterministic paging, a streaming cursor,
-//! and aggregation (`aggregate`).
+//! aggregation (`aggregate`) and joins (`join`).
 //!
 //! `docs/QUERY.md` states the semantics. Execution here is a scan of the collection in id
 //! order; indexes and the planner that picks them come next.
 
 mod aggregate;
 mod filter;
+mod join;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 pub use aggregate::{Aggregate, AggregateFn};
 pub use filter::{Filter, SortKey, TotalF64, compare_values, values_equal};
+pub use join::{Join, JoinKind, JoinedRow};
 
 use crate::engine::RecordKey;
 use crate::engine::encoding::{FLAG_SOFT_DELETED, decode_record, record_flags};
