@@ -508,6 +508,35 @@ fn min_and_max_use_the_total_sort_order() {
 }
 
 #[test]
+fn min_and_max_tell_apart_what_the_sort_order_puts_level() {
+    // -0.0 sorts before 0.0 and an int before the equal double, whatever the insert order.
+    for order in [[0.0, -0.0], [-0.0, 0.0]] {
+        let (_d, db) = open();
+        let mut rows: Vec<Record> = order.iter().map(|x| rec(&[("x", (*x).into())])).collect();
+        rows.push(rec(&[("y", 2.0.into())]));
+        rows.push(rec(&[("y", 2.into())]));
+        db.insert_many("z", rows).unwrap();
+        let out = db
+            .aggregate(
+                &Aggregate::new("z")
+                    .min("x", "lo")
+                    .max("x", "hi")
+                    .min("y", "ylo")
+                    .max("y", "yhi"),
+            )
+            .unwrap();
+        let bits = |k: &str| match out[0].get(k) {
+            Some(Value::Double(d)) => d.to_bits(),
+            other => panic!("{k}: {other:?}"),
+        };
+        assert_eq!(bits("lo"), (-0.0f64).to_bits());
+        assert_eq!(bits("hi"), 0.0f64.to_bits());
+        assert!(matches!(out[0].get("ylo"), Some(Value::Int(2))));
+        assert!(matches!(out[0].get("yhi"), Some(Value::Double(_))));
+    }
+}
+
+#[test]
 fn distinct_values_and_tuples() {
     let (_d, db) = open();
     tracker(&db);

@@ -358,9 +358,10 @@ fn canonical(v: &Value) -> Value {
 }
 
 /// A total order on values: [`SortKey`] order, then a tie-break that tells apart values the
-/// sort key merges (`-0.0` and `0.0`, NaN payloads, dates within one microsecond), so that
-/// only identical values compare equal. `min` and `max` use it, which makes their result
-/// independent of the order records are visited in.
+/// sort key merges (`-0.0` before `0.0` and NaN payloads, by `f64::total_cmp`; dates within
+/// one microsecond, by the nanosecond), so that only identical values compare equal. `min`
+/// and `max` use it, which makes their result independent of the order records are visited
+/// in.
 pub(crate) fn exact_cmp(a: &Value, b: &Value) -> Ordering {
     SortKey::of(a)
         .cmp(&SortKey::of(b))
@@ -371,7 +372,7 @@ pub(crate) fn exact_cmp(a: &Value, b: &Value) -> Ordering {
 /// the same kind, and arrays, dictionaries and vectors have the same shape).
 fn tie_cmp(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
-        (Value::Double(x), Value::Double(y)) => x.to_bits().cmp(&y.to_bits()),
+        (Value::Double(x), Value::Double(y)) => x.total_cmp(y),
         (Value::Date(x), Value::Date(y)) => x.cmp(y),
         (Value::Array(x), Value::Array(y)) => x
             .iter()
@@ -388,7 +389,7 @@ fn tie_cmp(a: &Value, b: &Value) -> Ordering {
         (Value::Vector(x), Value::Vector(y)) => x
             .iter()
             .zip(y)
-            .map(|(p, q)| p.to_bits().cmp(&q.to_bits()))
+            .map(|(p, q)| p.total_cmp(q))
             .find(|o| o.is_ne())
             .unwrap_or(Ordering::Equal),
         _ => Ordering::Equal,
