@@ -47,7 +47,10 @@ pub use options::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_CACHE_SIZE, DEFAULT_FEED_CAPACITY, DEFAULT_MAX_BATCH,
     DEFAULT_MAX_RECORD_SIZE, Durability, Options,
 };
-pub use query::{Explain, Filter, Order, Query, QueryCursor, Strategy};
+pub use query::{
+    Aggregate, AggregateFn, Explain, Filter, Join, JoinKind, JoinedRow, Order, Query, QueryCursor,
+    Strategy,
+};
 pub use record::{
     CREATED_AT_FIELD, ID_FIELD, IS_DELETED_FIELD, PROJECT_FIELD, Record, UPDATED_AT_FIELD,
 };

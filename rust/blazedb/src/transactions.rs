@@ -406,7 +406,7 @@ macro_rules! read_ops {
         /// The live records whose `field` equals `value` (with the filter's cross-type
         /// equality), found through an index whose leading field is `field`; `None` when
         /// no such index exists, so the caller can fall back to a scan or a hash join.
-        #[allow(dead_code)] // the join module's index path
+        #[allow(dead_code)] // joins run on snapshots; write transactions share the macro
         pub(crate) fn lookup_eq(
             &self,
             collection: &str,

@@ -42,14 +42,22 @@ mod pending {
     }
 
     /// Planned: `db.aggregate(..)` grouping `issues` by `status` with a count.
-    pub fn group_by_count(_db: &Database) -> Result<Outcome> {
-        Ok(Outcome::unsupported(super::PENDING_CORE_API))
+    pub fn group_by_count(db: &Database) -> Result<Outcome> {
+        let a = blazedb::Aggregate::new(super::ISSUES)
+            .group_by(["status"])
+            .count("n");
+        Ok(Outcome::Rows(db.aggregate(&a)?.len()))
     }
 
     /// Planned: `db.join(..)` of issues (status, priority) with users (team) on
     /// `issues.reporter = users.name`.
-    pub fn join(_db: &Database, _p: super::JoinParams<'_>) -> Result<Outcome> {
-        Ok(Outcome::unsupported(super::PENDING_CORE_API))
+    pub fn join(db: &Database, p: super::JoinParams<'_>) -> Result<Outcome> {
+        use blazedb::{Filter, Join, Query};
+        let left = Query::new(super::ISSUES)
+            .filter(Filter::eq("status", p.status).and(Filter::eq("priority", p.priority)));
+        let j = Join::new(left, "reporter", super::USERS, "name")
+            .right_filter(Filter::eq("team", p.team));
+        Ok(Outcome::Rows(db.join(&j)?.len()))
     }
 
     /// Planned: `db.search(&SearchQuery::new("issues", text).limit(limit))`.

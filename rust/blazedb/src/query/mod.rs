@@ -1,8 +1,11 @@
-//! Queries: filters, multi-key sorting, deterministic paging, and a streaming cursor.
+//! Queries: filters, multi-key sorting, deterministic paging, a streaming cursor,
+//! aggregation (`aggregate`) and joins (`join`).
 //!
 //! `docs/QUERY.md` states the semantics; [`plan`] picks a scan or an index for each query.
 
+mod aggregate;
 mod filter;
+mod join;
 pub(crate) mod plan;
 
 use std::cmp::Reverse;
@@ -11,7 +14,9 @@ use std::collections::BinaryHeap;
 use redb::ReadableTable;
 use uuid::Uuid;
 
+pub use aggregate::{Aggregate, AggregateFn};
 pub use filter::{Filter, SortKey, TotalF64, compare_values, values_equal};
+pub use join::{Join, JoinKind, JoinedRow};
 pub use plan::{Explain, Strategy};
 
 use crate::engine::RecordKey;

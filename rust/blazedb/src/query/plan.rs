@@ -1164,7 +1164,6 @@ pub(crate) fn estimate<I: ReadableTable<&'static [u8], &'static [u8]>>(
 
 /// Ids of live records whose `field` equals `value` through an index led by `field`, or
 /// `None` when no index serves it (for joins).
-#[allow(dead_code)] // the join module's index path
 pub(crate) fn lookup_eq_ids<I: ReadableTable<&'static [u8], &'static [u8]>>(
     defs: &[IndexDef],
     opener: &impl Fn(&IndexDef) -> Result<I>,
