@@ -314,30 +314,34 @@ macro_rules! read_ops {
         /// What the planner chooses for a query and what running it costs: the query is
         /// run (and its rows dropped) so the actual row counts are real.
         pub fn explain(&self, q: &crate::query::Query) -> Result<crate::query::Explain> {
-            Ok(self.run_query(q, true)?.1)
+            self.run_query(q, true)?
+                .1
+                .ok_or_else(|| Error::corrupted("explain produced no plan"))
         }
 
+        /// Runs a query; with `explain`, also what explain reports (built only then, so
+        /// plain queries allocate nothing for it).
         fn run_query(
             &self,
             q: &crate::query::Query,
             explain: bool,
-        ) -> Result<(Vec<Record>, crate::query::Explain)> {
+        ) -> Result<(Vec<Record>, Option<crate::query::Explain>)> {
             crate::query::validate(q)?;
-            let empty = |stored| crate::query::Explain {
+            let empty = || crate::query::Explain {
                 collection: q.collection().to_string(),
                 strategy: crate::query::Strategy::Scan,
                 index: None,
                 detail: String::new(),
-                estimated_rows: stored,
+                estimated_rows: 0,
                 examined_rows: 0,
                 returned_rows: 0,
                 cached: false,
             };
             let Some(cid) = self.collection_id(q.collection())? else {
-                return Ok((Vec::new(), empty(0)));
+                return Ok((Vec::new(), explain.then(empty)));
             };
             let Some(t) = self.records_ro(q.collection())? else {
-                return Ok((Vec::new(), empty(0)));
+                return Ok((Vec::new(), explain.then(empty)));
             };
             let defs = self.index_defs(cid)?;
             let opener = |d: &IndexDef| self.index_table(d);
@@ -345,11 +349,11 @@ macro_rules! read_ops {
             let plan = plan::choose(&self.plan_cache(), stored, &defs, &opener, q, explain)?;
             let (rows, examined) = crate::query::execute(&plan, &t, &defs, &opener, q)?;
             if !explain {
-                return Ok((rows, empty(0)));
+                return Ok((rows, None));
             }
             let est = plan::estimate(&plan, &defs, &opener, stored)?;
             let ex = plan::explain(q, &plan, est, examined, rows.len() as u64);
-            Ok((rows, ex))
+            Ok((rows, Some(ex)))
         }
 
         /// Number of records matching the query's filter (offset and limit ignored).
@@ -782,16 +786,30 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Applies one record change to every index of the collection.
+    /// Applies record changes `(id, old, new)` to every index of the collection: each
+    /// index table is opened once per call, and a full-text index takes the whole batch
+    /// through one builder, so its statistics are written once.
     fn update_indexes(
         &self,
         defs: &[IndexDef],
-        id: Uuid,
-        old: Option<&Record>,
-        new: Option<&Record>,
+        changes: &[(Uuid, Option<&Record>, Option<&Record>)],
     ) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
         for d in defs {
-            indexes::apply(&mut self.index_table(d)?, d, id, old, new)?;
+            let mut entries = self.index_table(d)?;
+            if d.kind == IndexKind::FullText {
+                let mut b = crate::engine::fts::Builder::new(&mut entries, &d.fields)?;
+                for (id, old, new) in changes {
+                    b.apply(*id, *old, *new)?;
+                }
+                b.finish()?;
+            } else {
+                for (id, old, new) in changes {
+                    indexes::apply(&mut entries, d, *id, *old, *new)?;
+                }
+            }
         }
         Ok(())
     }
@@ -870,11 +888,24 @@ impl WriteTx {
             .map(|old| old.value().to_vec()))
     }
 
-    /// The one place a record body is removed; returns the removed body's flags. Index
-    /// maintenance hooks in here.
-    fn remove_record(table: &mut RecordTable<'_>, id: Uuid) -> Result<Option<u8>> {
+    /// The one place a record body is removed; returns the removed body's flags, and,
+    /// when `decode_live` is set and the body was live, its record (what the indexes
+    /// must forget), read from the removed bytes rather than a second lookup.
+    fn remove_record(
+        table: &mut RecordTable<'_>,
+        id: Uuid,
+        decode_live: bool,
+    ) -> Result<Option<(u8, Option<Record>)>> {
         match table.remove(key(id))? {
-            Some(old) => Ok(Some(record_flags(old.value())?)),
+            Some(old) => {
+                let flags = record_flags(old.value())?;
+                let record = if decode_live && flags & FLAG_SOFT_DELETED == 0 {
+                    Some(decode_record(old.value(), Some(id))?.record)
+                } else {
+                    None
+                };
+                Ok(Some((flags, record)))
+            }
             None => Ok(None),
         }
     }
@@ -977,26 +1008,18 @@ impl WriteTx {
                 if let Some(old) = Self::put_record(&mut t, *id, &arena[range.clone()])? {
                     Self::put_record(&mut t, *id, &old)?;
                     for (undo, _) in &prepared[..n] {
-                        Self::remove_record(&mut t, *undo)?;
+                        Self::remove_record(&mut t, *undo, false)?;
                     }
                     return Ok(Some(*id));
                 }
             }
             drop(t);
-            for d in defs.iter() {
-                let mut entries = tx.index_table(d)?;
-                if d.kind == IndexKind::FullText {
-                    let mut b = crate::engine::fts::Builder::new(&mut entries, &d.fields)?;
-                    for (r, (id, _)) in kept.iter().zip(&prepared) {
-                        b.insert(*id, r)?;
-                    }
-                    b.finish()?;
-                } else {
-                    for (r, (id, _)) in kept.iter().zip(&prepared) {
-                        indexes::apply(&mut entries, d, *id, None, Some(r))?;
-                    }
-                }
-            }
+            let changes: Vec<_> = kept
+                .iter()
+                .zip(&prepared)
+                .map(|(r, (id, _))| (*id, None, Some(r)))
+                .collect();
+            tx.update_indexes(&defs, &changes)?;
             Ok(None)
         })?;
         // A new collection cannot conflict (duplicates inside the batch were refused
@@ -1036,7 +1059,7 @@ impl WriteTx {
             let mut t = tx.records_of(cid)?;
             Self::put_record(&mut t, id, &bytes)?;
             drop(t);
-            tx.update_indexes(&defs, id, Some(old), Some(new))
+            tx.update_indexes(&defs, &[(id, Some(old), Some(new))])
         })?;
         self.note(collection, ChangeKind::Updated, [id]);
         Ok(())
@@ -1095,7 +1118,7 @@ impl WriteTx {
                     Self::put_record(&mut t, id, &bytes)?;
                     drop(t);
                     // A tombstone has no index entries, so this is an insert for them.
-                    tx.update_indexes(&defs, id, None, Some(&record))?;
+                    tx.update_indexes(&defs, &[(id, None, Some(&record))])?;
                     if replaced_tombstone {
                         tx.add_soft_deleted(collection, -1)?;
                     }
@@ -1126,22 +1149,20 @@ impl WriteTx {
             {
                 let mut t = tx.records_of(cid)?;
                 for id in ids {
-                    if !defs.is_empty()
-                        && let Some(d) = get_raw(&t, *id)?
-                        && d.flags & FLAG_SOFT_DELETED == 0
-                    {
-                        gone.push((*id, d.record));
-                    }
-                    match Self::remove_record(&mut t, *id)? {
-                        Some(flags) if flags & FLAG_SOFT_DELETED != 0 => tombstones += 1,
-                        Some(_) => removed.push(*id),
+                    match Self::remove_record(&mut t, *id, !defs.is_empty())? {
+                        Some((flags, _)) if flags & FLAG_SOFT_DELETED != 0 => tombstones += 1,
+                        Some((_, record)) => {
+                            removed.push(*id);
+                            if let Some(r) = record {
+                                gone.push((*id, r));
+                            }
+                        }
                         None => {}
                     }
                 }
             }
-            for (id, r) in &gone {
-                tx.update_indexes(&defs, *id, Some(r), None)?;
-            }
+            let changes: Vec<_> = gone.iter().map(|(id, r)| (*id, Some(r), None)).collect();
+            tx.update_indexes(&defs, &changes)?;
             tx.add_soft_deleted(collection, -tombstones)?;
             Ok(removed)
         })?;
@@ -1176,7 +1197,7 @@ impl WriteTx {
             Self::put_record(&mut t, id, &bytes)?;
             drop(t);
             // Tombstones are invisible to queries, so they leave every index.
-            tx.update_indexes(&defs, id, live.as_ref(), None)?;
+            tx.update_indexes(&defs, &[(id, live.as_ref(), None)])?;
             tx.add_soft_deleted(collection, 1)
         })?;
         self.note(collection, ChangeKind::Deleted, [id]);

@@ -113,8 +113,9 @@ pub(crate) enum Access {
     Lookup(Vec<(usize, KeyRange)>),
     Ordered {
         index: usize,
-        /// Entries with a present value of the sort field.
-        values: KeyRange,
+        /// Entries with a present value of the sort field; `None` when only null or
+        /// missing values can match (`is_nil`).
+        values: Option<KeyRange>,
         /// Entries whose sort field is null or missing (walked last), when the filter lets
         /// such records match.
         none: Option<KeyRange>,
@@ -292,8 +293,7 @@ fn eq_expansions(v: &Value, leading: bool) -> Option<Vec<Expansion>> {
         },
         Value::String(s) => {
             let mut out = vec![Exact(index_keys::component(Some(v)))];
-            if let Some(u) = index_keys::uuid_of_string(Some(v)).or_else(|| Uuid::parse_str(s).ok())
-            {
+            if let Ok(u) = Uuid::parse_str(s) {
                 out.push(Exact(index_keys::component(Some(&Value::Uuid(u)))));
             }
             out
@@ -649,12 +649,11 @@ fn ordered_candidate(
             "order by {sort_field} {}",
             if descending { "desc" } else { "asc" }
         ));
-        let empty: KeyRange = (Bound::Excluded(vec![0]), Bound::Excluded(vec![0]));
         return Some((
             i,
             Access::Ordered {
                 index: i,
-                values: values.unwrap_or(empty),
+                values,
                 none,
                 prefix_len: prefix.len(),
                 descending,
@@ -845,7 +844,10 @@ fn estimate_ordered<I: ReadableTable<&'static [u8], &'static [u8]>>(
     let Access::Ordered { values, none, .. } = a else {
         return Ok(0);
     };
-    let mut n = count_range(t, values, u64::MAX)?;
+    let mut n = match values {
+        Some(r) => count_range(t, r, u64::MAX)?,
+        None => 0,
+    };
     if let Some(r) = none {
         n += count_range(t, r, u64::MAX)?;
     }
@@ -1042,9 +1044,11 @@ where
             }
             flush(group)
         };
-    if run(values, *descending, &mut group)?
-        && let Some(n) = none
-    {
+    let walked = match values {
+        Some(r) => run(r, *descending, &mut group)?,
+        None => true,
+    };
+    if walked && let Some(n) = none {
         run(n, false, &mut group)?;
     }
     Ok(examined)
