@@ -62,10 +62,7 @@ impl SearchQuery {
 
     /// Keeps only hits whose record matches; several calls are ANDed, as with `Query`.
     pub fn filter(mut self, f: Filter) -> Self {
-        self.filter = Some(match self.filter.take() {
-            Some(existing) => existing.and(f),
-            None => f,
-        });
+        Filter::and_into(&mut self.filter, f);
         self
     }
 

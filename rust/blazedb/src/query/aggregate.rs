@@ -188,10 +188,7 @@ impl Aggregate {
     /// row (group-by fields and aliases). Several calls are ANDed. Every field it names must
     /// be an output field (or a path inside one), else the run fails with `InvalidQuery`.
     pub fn having(mut self, f: Filter) -> Self {
-        self.having = Some(match self.having.take() {
-            Some(existing) => existing.and(f),
-            None => f,
-        });
+        Filter::and_into(&mut self.having, f);
         self
     }
 

@@ -103,6 +103,15 @@ impl Filter {
             f => Filter::Or(vec![f, other]),
         }
     }
+    /// ANDs `f` into an optional filter: the builders' rule that repeated filter calls
+    /// combine rather than replace.
+    pub(crate) fn and_into(slot: &mut Option<Filter>, f: Filter) {
+        *slot = Some(match slot.take() {
+            Some(existing) => existing.and(f),
+            None => f,
+        });
+    }
+
     /// The negation.
     #[allow(clippy::should_implement_trait)]
     pub fn not(self) -> Filter {

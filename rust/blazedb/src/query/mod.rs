@@ -58,10 +58,7 @@ impl Query {
 
     /// Adds a filter; several calls are ANDed, as upstream's chained `where` calls are.
     pub fn filter(mut self, f: Filter) -> Self {
-        self.filter = Some(match self.filter.take() {
-            Some(existing) => existing.and(f),
-            None => f,
-        });
+        Filter::and_into(&mut self.filter, f);
         self
     }
 
