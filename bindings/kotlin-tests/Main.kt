@@ -234,6 +234,133 @@ fun main() {
         }
     }
 
+    scenario("indexes and unique violations") {
+        open("index").use { db ->
+            val ids = db.insertMany("u", (0 until 30).map { rec("email" to str("u$it@x"), "age" to int((it % 4).toLong())) })
+            val ix = db.createIndex("u", IndexDef(fields = listOf("email"), unique = true))
+            check("unique index named after its field", ix.name == "email" && ix.kind == IndexKind.UNIQUE)
+            db.createIndex("u", IndexDef(fields = listOf("age")))
+            check("indexes lists both", db.indexes("u").map { it.name } == listOf("age", "email"))
+            val expected = (0 until 30).count { it % 4 == 1 }.toULong()
+            val q = QuerySpec(collection = "u", filters = listOf(QueryFilter.Eq("age", int(1))))
+            check("an indexed query is still right", db.queryCount(q) == expected)
+            check("explain names the index", db.explain(q).index != null)
+            val e = expectThrows<BlazeException.UniqueViolation>("duplicate -> UniqueViolation") {
+                db.insert("u", rec("email" to str("u7@x")))
+            }
+            check("UniqueViolation names index, collection and holder", e?.index == "email" && e.collection == "u" && e.existing == ids[7])
+            check("nothing was stored", db.count("u") == 30uL)
+            expectThrows<BlazeException.UniqueViolation>("unique index over repeats -> UniqueViolation") {
+                db.createIndex("u", IndexDef(fields = listOf("age"), unique = true, name = "age_u"))
+            }
+            check("dropIndex", db.dropIndex("u", "age") && !db.dropIndex("u", "age"))
+            db.closeDatabase()
+        }
+    }
+
+    scenario("full-text search") {
+        open("search").use { db ->
+            val best = db.insert("n", rec("title" to str("Rust rust"), "body" to str("rust everywhere")))
+            db.insert("n", rec("title" to str("Kotlin"), "body" to str("a little rust")))
+            db.insert("n", rec("title" to str("Swift"), "body" to str("nothing")))
+            expectThrows<BlazeException.IndexNotFound>("search without an index -> IndexNotFound") {
+                db.search(SearchSpec(collection = "n", text = "rust"))
+            }
+            db.createIndex("n", IndexDef(fields = listOf("title", "body"), fullText = true))
+            val hits = db.search(SearchSpec(collection = "n", text = "rust", fields = listOf("title", "body")))
+            check("two hits", hits.size == 2)
+            check("the best record first", hits[0].record["id"] == BlazeValue.Uuid(best) && hits[0].score > hits[1].score)
+            check("matched terms per field", hits[0].fieldMatches["title"] == listOf("rust") && hits[1].fieldMatches["title"] == null)
+            check("prefix words", db.search(SearchSpec(collection = "n", text = "kot*")).single().matchedTerms == listOf("kotlin"))
+            check("match any", db.search(SearchSpec(collection = "n", text = "kotlin swift", matchAny = true)).size == 2)
+            db.closeDatabase()
+        }
+    }
+
+    scenario("aggregation and group-by") {
+        open("agg").use { db ->
+            val statuses = listOf("open", "fixed", "wontfix")
+            val rows = (0 until 30).map { Pair(statuses[it % 3], ((it * it) % 11).toLong()) }
+            db.insertMany("b", rows.map { rec("status" to str(it.first), "priority" to int(it.second)) })
+            val one = db.aggregate(AggregateSpec(collection = "b", aggregates = listOf(
+                AggregateOp(AggregateKind.COUNT, null, "count"),
+                AggregateOp(AggregateKind.SUM, "priority", "total"),
+                AggregateOp(AggregateKind.MAX, "priority", "top"),
+            ))).single()
+            check("count", one["count"] == int(30))
+            check("sum equals the sum computed here", one["total"] == int(rows.sumOf { it.second }))
+            check("max", one["top"] == int(rows.maxOf { it.second }))
+            val groups = db.aggregate(AggregateSpec(
+                collection = "b", groupBy = listOf("status"),
+                aggregates = listOf(AggregateOp(AggregateKind.COUNT, null, "n"), AggregateOp(AggregateKind.SUM, "priority", "total")),
+                having = listOf(QueryFilter.Ne("status", str("wontfix"))),
+            ))
+            check("having drops a group", groups.size == 2)
+            for (g in groups) {
+                val st = (g["status"] as BlazeValue.String).value
+                val mine = rows.filter { it.first == st }
+                check("group $st count and sum", g["n"] == int(mine.size.toLong()) && g["total"] == int(mine.sumOf { it.second }))
+            }
+            expectThrows<BlazeException.InvalidQuery>("sum without a field -> InvalidQuery") {
+                db.aggregate(AggregateSpec(collection = "b", aggregates = listOf(AggregateOp(AggregateKind.SUM, null, "x"))))
+            }
+            check("distinct", db.distinct(QuerySpec(collection = "b"), "status").toSet() == statuses.map { str(it) }.toSet())
+            db.closeDatabase()
+        }
+    }
+
+    scenario("joins across databases") {
+        val users = open("users")
+        val bugs = open("bugs")
+        val ana = users.insert("users", rec("name" to str("ana")))
+        users.insert("users", rec("name" to str("bo")))
+        bugs.insert("bugs", rec("title" to str("crash"), "owner" to str(ana)))
+        bugs.insert("bugs", rec("title" to str("orphan")))
+        fun spec(kind: JoinKind) = JoinSpec(
+            leftCollection = "bugs", leftField = "owner", rightCollection = "users", rightField = "id", kind = kind,
+        )
+        val inner = bugs.join(spec(JoinKind.INNER), users)
+        check("inner: one pair", inner.size == 1 && inner[0].right?.get("name") == str("ana"))
+        val left = bugs.join(spec(JoinKind.LEFT), users)
+        check("left keeps the unmatched left", left.size == 2 && left.single { it.right == null }.left?.get("title") == str("orphan"))
+        val right = bugs.join(spec(JoinKind.RIGHT), users)
+        check("right keeps the unmatched right", right.size == 2 && right.single { it.left == null }.right?.get("name") == str("bo"))
+        check("full keeps both", bugs.join(spec(JoinKind.FULL), users).size == 3)
+        users.closeDatabase()
+        expectThrows<BlazeException.Closed>("join with a closed right side -> Closed") { bugs.join(spec(JoinKind.INNER), users) }
+        bugs.closeDatabase()
+        users.close(); bugs.close()
+    }
+
+    scenario("dumps, backups, stats and health") {
+        open("ops").use { db ->
+            val ids = db.insertMany("c", (0 until 15).map { rec("n" to int(it.toLong()), "blob" to BlazeValue.Data(byteArrayOf(it.toByte()))) })
+            db.softDelete("c", ids[0])
+            val st = db.stats()
+            check("stats counts live and soft-deleted records", st.records == 14uL && st.softDeleted == 1uL)
+            check("health is OK", db.health().status == HealthLevel.OK)
+            val dump = java.io.File(dir, "c.dump").path
+            check("export", db.exportDump(dump, listOf()).records == 14uL)
+            check("verify", verifyDump(dump).let { it.format == DumpFormat.LOSSLESS && it.recordCount == 14uL })
+            open("ops-fresh").use { fresh ->
+                fresh.restoreDump(dump, null)
+                fun shape(rs: List<Map<String, BlazeValue>>) = rs.map { Pair((it["blob"] as BlazeValue.Data).value.toList(), it["n"]) }
+                check("lossless round trip keeps data as bytes", shape(fresh.all("c")) == shape(db.all("c")) && fresh.count("c") == 14uL)
+                fresh.closeDatabase()
+            }
+            val v1 = java.io.File(dir, "c.blazedump").path
+            db.exportUpstreamDump("c", v1, "ops", null)
+            check("upstream v1 dump verifies", verifyDump(v1).format == DumpFormat.UPSTREAM_V1)
+            java.io.File(v1).writeText(java.io.File(v1).readText().replaceFirst("\"n\":3", "\"n\":4"))
+            expectThrows<BlazeException.CorruptedData>("tampered dump -> CorruptedData") { verifyDump(v1) }
+            val backup = java.io.File(dir, "ops.backup").path
+            check("backup", db.backup(backup, OpenOptions(), false).records == 14uL)
+            check("verifyBackup", verifyBackup(backup, OpenOptions()).ok)
+            db.closeDatabase()
+            expectThrows<BlazeException.Closed>("stats after close -> Closed") { db.stats() }
+        }
+    }
+
     check("defaultCollection", defaultCollection() == "default")
     dir.deleteRecursively()
     println("$passes passed, $failures failed")

@@ -236,3 +236,163 @@ def test_queries(db):
 def test_library_functions():
     assert b.default_collection() == "default"
     assert b.library_version()
+
+
+def op(kind, field, alias):
+    return b.AggregateOp(kind=kind, field=field, alias=alias)
+
+
+def test_indexes_and_unique_violation(db):
+    ids = db.insert_many("u", [{"email": s(f"u{n}@x"), "age": i(n % 4)} for n in range(30)])
+    ix = db.create_index("u", b.IndexDef(fields=["email"], unique=True))
+    assert ix.name == "email" and ix.kind == b.IndexKind.UNIQUE
+    db.create_index("u", b.IndexDef(fields=["age", "email"]))
+    assert [x.name for x in db.indexes("u")] == ["age+email", "email"]
+    q = b.QuerySpec(collection="u", filters=[b.QueryFilter.EQ(field="age", value=i(2))])
+    assert db.query_count(q) == sum(1 for n in range(30) if n % 4 == 2)
+    with pytest.raises(b.BlazeError.UniqueViolation) as e:
+        db.insert("u", {"email": s("u9@x")})
+    assert (e.value.index, e.value.collection, e.value.existing) == ("email", "u", ids[9])
+    assert db.count("u") == 30
+    with pytest.raises(b.BlazeError.UniqueViolation):
+        db.create_index("u", b.IndexDef(fields=["age"], unique=True))
+    assert db.drop_index("u", "age+email") and not db.drop_index("u", "age+email")
+
+
+def test_search_ranking(db):
+    best = db.insert("n", {"title": s("Rust rust"), "body": s("rust everywhere")})
+    db.insert("n", {"title": s("Kotlin"), "body": s("a little rust")})
+    db.insert("n", {"title": s("Swift"), "body": s("nothing")})
+    with pytest.raises(b.BlazeError.IndexNotFound):
+        db.search(b.SearchSpec(collection="n", text="rust"))
+    db.create_index("n", b.IndexDef(fields=["title", "body"], full_text=True))
+    hits = db.search(b.SearchSpec(collection="n", text="rust", fields=["title", "body"]))
+    assert len(hits) == 2
+    assert hits[0].record["id"] == V.UUID(value=best)
+    assert hits[0].score > hits[1].score
+    assert hits[0].field_matches == {"title": ["rust"], "body": ["rust"]}
+    assert hits[1].field_matches == {"body": ["rust"]}
+    page = db.search(b.SearchSpec(collection="n", text="rust", offset=1, limit=5))
+    assert [h.record["id"] for h in page] == [hits[1].record["id"]]
+    assert db.search(b.SearchSpec(collection="n", text="swift kotlin")) == []
+    assert len(db.search(b.SearchSpec(collection="n", text="swift kotlin", match_any=True))) == 2
+
+
+def test_aggregate_and_group_by(db):
+    statuses = ["open", "fixed", "wontfix"]
+    rows = [(statuses[n % 3], (n * n) % 11) for n in range(30)]
+    db.insert_many("b", [{"status": s(st), "priority": i(p)} for st, p in rows])
+    (one,) = db.aggregate(b.AggregateSpec(collection="b", aggregates=[
+        op(b.AggregateKind.COUNT, None, "count"),
+        op(b.AggregateKind.SUM, "priority", "total"),
+        op(b.AggregateKind.AVG, "priority", "mean"),
+        op(b.AggregateKind.MIN, "priority", "low"),
+    ]))
+    ps = [p for _, p in rows]
+    assert one["count"] == i(30)
+    assert one["total"] == i(sum(ps))
+    assert one["mean"] == V.DOUBLE(value=sum(ps) / 30)
+    assert one["low"] == i(min(ps))
+    groups = db.aggregate(b.AggregateSpec(
+        collection="b", group_by=["status"],
+        aggregates=[op(b.AggregateKind.COUNT, None, "n"), op(b.AggregateKind.SUM, "priority", "total")],
+        having=[b.QueryFilter.GT(field="total", value=i(0))],
+        order_by=[b.SortKey(field="status")],
+    ))
+    want = sorted(
+        (st, sum(1 for x, _ in rows if x == st), sum(p for x, p in rows if x == st)) for st in statuses
+    )
+    want = [w for w in want if w[2] > 0]
+    got = [(g["status"].value, g["n"].value, g["total"].value) for g in groups]
+    assert got == want
+    with pytest.raises(b.BlazeError.InvalidQuery):
+        db.aggregate(b.AggregateSpec(collection="b", aggregates=[op(b.AggregateKind.MAX, None, "x")]))
+    assert set(v.value for v in db.distinct(b.QuerySpec(collection="b"), "status")) == set(statuses)
+
+
+def test_joins_across_databases(tmp_path):
+    users = b.Database.open(str(tmp_path / "users.blazedb"), b.OpenOptions())
+    bugs = b.Database.open(str(tmp_path / "bugs.blazedb"), b.OpenOptions())
+    ana = users.insert("users", {"name": s("ana")})
+    users.insert("users", {"name": s("bo")})
+    bugs.insert("bugs", {"title": s("crash"), "owner": s(ana)})
+    bugs.insert("bugs", {"title": s("orphan")})
+
+    def join(kind):
+        spec = b.JoinSpec(left_collection="bugs", left_field="owner", right_collection="users",
+                          right_field="id", kind=kind)
+        return bugs.join(spec, users)
+
+    inner = join(b.JoinKind.INNER)
+    assert [(p.left["title"], p.right["name"]) for p in inner] == [(s("crash"), s("ana"))]
+    left = join(b.JoinKind.LEFT)
+    assert len(left) == 2 and [p.left["title"] for p in left if p.right is None] == [s("orphan")]
+    right = join(b.JoinKind.RIGHT)
+    assert len(right) == 2 and [p.right["name"] for p in right if p.left is None] == [s("bo")]
+    full = join(b.JoinKind.FULL)
+    assert len(full) == 3
+    users.close_database()
+    with pytest.raises(b.BlazeError.Closed):
+        join(b.JoinKind.INNER)
+    bugs.close_database()
+
+
+def test_dumps_backups_stats_health(tmp_path, db):
+    ids = db.insert_many("c", [{"n": i(n), "blob": V.DATA(value=bytes([n, 255]))} for n in range(15)])
+    db.soft_delete("c", ids[0])
+    st = db.stats()
+    assert (st.records, st.soft_deleted) == (14, 1)
+    assert db.health().status == b.HealthLevel.OK
+    dump = str(tmp_path / "c.dump")
+    assert db.export_dump(dump, []).records == 14
+    info = b.verify_dump(dump)
+    assert info.format == b.DumpFormat.LOSSLESS and info.record_count == 14
+    fresh = b.Database.open(str(tmp_path / "fresh.blazedb"), b.OpenOptions())
+    fresh.restore_dump(dump, None)
+    assert fresh.all("c") == db.all("c")
+    fresh.close_database()
+
+    v1 = tmp_path / "c.blazedump"
+    db.export_upstream_dump("c", str(v1), "ops", b.StoredSchemaVersion(major=1, minor=2))
+    info = b.verify_dump(str(v1))
+    assert info.format == b.DumpFormat.UPSTREAM_V1
+    assert info.schema_version == b.StoredSchemaVersion(major=1, minor=2)
+    v1.write_text(v1.read_text().replace('"n":3', '"n":4', 1))
+    with pytest.raises(b.BlazeError.CorruptedData):
+        b.verify_dump(str(v1))
+
+    backup = str(tmp_path / "c.backup")
+    assert db.backup(backup, b.OpenOptions(), False).records == 14
+    with pytest.raises(b.BlazeError.InvalidInput):
+        db.backup(backup, b.OpenOptions(), False)
+    assert b.verify_backup(backup, b.OpenOptions()).ok
+    restored = str(tmp_path / "restored.blazedb")
+    assert b.restore_backup(backup, b.OpenOptions(), restored, b.OpenOptions(), False).records == 14
+    again = b.Database.open(restored, b.OpenOptions())
+    assert again.all("c") == db.all("c")
+    again.close_database()
+
+
+def test_new_calls_throw_closed_after_close(tmp_path):
+    d = b.Database.open(str(tmp_path / "x.blazedb"), b.OpenOptions())
+    d.close_database()
+    out = str(tmp_path / "out")
+    calls = [
+        lambda: d.create_index("c", b.IndexDef(fields=["a"])),
+        lambda: d.indexes("c"),
+        lambda: d.drop_index("c", "a"),
+        lambda: d.search(b.SearchSpec(collection="c", text="a")),
+        lambda: d.aggregate(b.AggregateSpec(collection="c", aggregates=[])),
+        lambda: d.distinct(b.QuerySpec(collection="c"), "a"),
+        lambda: d.join(b.JoinSpec(left_collection="c", left_field="a", right_collection="c",
+                                  right_field="id", kind=b.JoinKind.INNER), None),
+        lambda: d.explain(b.QuerySpec(collection="c")),
+        lambda: d.stats(),
+        lambda: d.health(),
+        lambda: d.backup(out, b.OpenOptions(), False),
+        lambda: d.export_dump(out, []),
+        lambda: d.restore_dump(out, "c"),
+    ]
+    for call in calls:
+        with pytest.raises(b.BlazeError.Closed):
+            call()

@@ -22,6 +22,14 @@ pub enum BlazeError {
     /// A named index does not exist.
     #[error("index not found: {name}")]
     IndexNotFound { name: String },
+    /// A write would give two live records the same key in a unique index; nothing of it
+    /// was stored. `existing` is the id of the record that already holds the key.
+    #[error("unique index {index:?} on {collection:?} already holds this key (record {existing})")]
+    UniqueViolation {
+        index: String,
+        collection: String,
+        existing: String,
+    },
     /// A field has the wrong type or violates a rule.
     #[error("invalid field {field}: {reason}")]
     InvalidField { field: String, reason: String },
@@ -80,6 +88,15 @@ impl From<blazedb::Error> for BlazeError {
             E::TransactionFailed(reason) => BlazeError::TransactionFailed { reason },
             E::InvalidQuery(reason) => BlazeError::InvalidQuery { reason },
             E::IndexNotFound(name) => BlazeError::IndexNotFound { name },
+            E::UniqueViolation {
+                index,
+                collection,
+                existing,
+            } => BlazeError::UniqueViolation {
+                index,
+                collection,
+                existing: crate::value::id_string(existing),
+            },
             E::InvalidField { field, reason } => BlazeError::InvalidField { field, reason },
             E::DiskFull => BlazeError::DiskFull,
             E::PermissionDenied(reason) => BlazeError::PermissionDenied { reason },
@@ -97,8 +114,10 @@ impl From<blazedb::Error> for BlazeError {
             E::Io(io) => BlazeError::Io {
                 reason: io.to_string(),
             },
-            // `blazedb::Error` is non-exhaustive: a variant added to the core before it is
-            // added here still arrives typed, as Io with its message.
+            // `blazedb::Error` is non-exhaustive, so the compiler demands this arm although
+            // every variant the core has today is mapped above (the test
+            // `core_errors_map_variant_by_variant` goes through each). A variant added to
+            // the core before it is added here still arrives typed, as Io with its message.
             other => BlazeError::Io {
                 reason: other.to_string(),
             },
@@ -148,24 +167,101 @@ mod tests {
 
     #[test]
     fn core_errors_map_variant_by_variant() {
+        use blazedb::Error as E;
         let id = blazedb::Uuid::new_v4();
-        assert!(matches!(
-            BlazeError::from(blazedb::Error::RecordExists { id }),
-            BlazeError::RecordExists { id: s } if s == id.to_string()
-        ));
-        assert!(matches!(
-            BlazeError::from(blazedb::Error::Closed),
-            BlazeError::Closed
-        ));
-        assert!(matches!(
-            BlazeError::from(blazedb::Error::PasswordTooWeak {
-                missing: vec!["a".into()]
+        let ids = id.to_string();
+        // One entry per core variant: none may fall into the fallback arm (which gives Io
+        // for anything but `E::Io`).
+        type Check = fn(&BlazeError, &str) -> bool;
+        let cases: Vec<(E, Check)> = vec![
+            (
+                E::RecordExists { id },
+                |e, i| matches!(e, BlazeError::RecordExists { id } if id == i),
+            ),
+            (
+                E::RecordNotFound { id },
+                |e, i| matches!(e, BlazeError::RecordNotFound { id } if id == i),
+            ),
+            (
+                E::TransactionFailed("t".into()),
+                |e, _| matches!(e, BlazeError::TransactionFailed { reason } if reason == "t"),
+            ),
+            (
+                E::InvalidQuery("q".into()),
+                |e, _| matches!(e, BlazeError::InvalidQuery { reason } if reason == "q"),
+            ),
+            (
+                E::IndexNotFound("n".into()),
+                |e, _| matches!(e, BlazeError::IndexNotFound { name } if name == "n"),
+            ),
+            (
+                E::UniqueViolation {
+                    index: "email".into(),
+                    collection: "users".into(),
+                    existing: id,
+                },
+                |e, i| {
+                    matches!(e, BlazeError::UniqueViolation { index, collection, existing }
+                    if index == "email" && collection == "users" && existing == i)
+                },
+            ),
+            (
+                E::InvalidField {
+                    field: "f".into(),
+                    reason: "r".into(),
+                },
+                |e, _| matches!(e, BlazeError::InvalidField { field, reason } if field == "f" && reason == "r"),
+            ),
+            (E::DiskFull, |e, _| matches!(e, BlazeError::DiskFull)),
+            (
+                E::PermissionDenied("p".into()),
+                |e, _| matches!(e, BlazeError::PermissionDenied { reason } if reason == "p"),
+            ),
+            (
+                E::DatabaseLocked {
+                    path: "/x/db".into(),
+                },
+                |e, _| matches!(e, BlazeError::DatabaseLocked { path } if path == "/x/db"),
+            ),
+            (
+                E::CorruptedData("c".into()),
+                |e, _| matches!(e, BlazeError::CorruptedData { reason } if reason == "c"),
+            ),
+            (E::PasswordMismatch, |e, _| {
+                matches!(e, BlazeError::PasswordMismatch)
             }),
-            BlazeError::PasswordTooWeak { missing } if missing == ["a"]
-        ));
-        assert!(matches!(
-            BlazeError::from(blazedb::Error::Io(std::io::Error::other("x"))),
-            BlazeError::Io { .. }
-        ));
+            (
+                E::PasswordTooWeak {
+                    missing: vec!["a".into()],
+                },
+                |e, _| matches!(e, BlazeError::PasswordTooWeak { missing } if missing == &["a"]),
+            ),
+            (
+                E::InvalidData("d".into()),
+                |e, _| matches!(e, BlazeError::InvalidData { reason } if reason == "d"),
+            ),
+            (
+                E::InvalidInput("i".into()),
+                |e, _| matches!(e, BlazeError::InvalidInput { reason } if reason == "i"),
+            ),
+            (
+                E::MigrationFailed("m".into()),
+                |e, _| matches!(e, BlazeError::MigrationFailed { reason } if reason == "m"),
+            ),
+            (
+                E::NotImplemented("x".into()),
+                |e, _| matches!(e, BlazeError::NotImplemented { feature } if feature == "x"),
+            ),
+            (E::Closed, |e, _| matches!(e, BlazeError::Closed)),
+            (
+                E::Io(std::io::Error::other("x")),
+                |e, _| matches!(e, BlazeError::Io { reason } if reason == "x"),
+            ),
+        ];
+        for (core, check) in cases {
+            let shown = format!("{core:?}");
+            let mapped = BlazeError::from(core);
+            assert!(check(&mapped, &ids), "{shown} mapped to {mapped:?}");
+        }
     }
 }

@@ -15,19 +15,34 @@
 //!   return the whole result in one call.
 //!
 //! Layout: [`value`] (the value and record types), [`error`], [`feed`] (change listener),
-//! and here the `Database` and `Transaction` objects. See `docs/BINDINGS.md`.
+//! [`query`] (query specs), [`index`], [`search`], [`aggregate`] (aggregation and joins),
+//! [`ops`] (stats, health, explain, backups), [`dump`], and here the `Database` and
+//! `Transaction` objects and the free functions. See `docs/BINDINGS.md`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod aggregate;
+pub mod dump;
 pub mod error;
 pub mod feed;
+pub mod index;
+pub mod ops;
 pub mod query;
+pub mod search;
 pub mod value;
 
+pub use aggregate::{AggregateKind, AggregateOp, AggregateSpec, JoinKind, JoinSpec, JoinedPair};
+pub use dump::{DumpDescription, DumpExportReport, DumpFormat, DumpRestoreReport};
 pub use error::BlazeError;
 pub use feed::{Change, ChangeBatch, ChangeKind, ChangeListener, Subscription};
+pub use index::{IndexDef, IndexDescription, IndexKind};
+pub use ops::{
+    BackupCheck, BackupReport, CollectionCount, CollectionStats, ExplainReport, HealthLevel,
+    HealthSummary, StatsReport, StoredSchemaVersion,
+};
 pub use query::{QueryFilter, QuerySpec, SortKey};
+pub use search::{SearchHit, SearchSpec};
 pub use value::{BlazeRecord, BlazeValue};
 
 use error::guard;
@@ -192,10 +207,64 @@ pub fn library_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
+/// Verifies a dump of either format against its manifest, without writing anything, and
+/// describes it. A changed byte anywhere is `CorruptedData`.
+#[uniffi::export]
+pub fn verify_dump(path: String) -> Result<DumpDescription> {
+    guard(|| Ok(dump::from_info(blazedb::dump::verify(&path)?)))
+}
+
+/// Verifies a backup file without writing to it (the full integrity check runs on a
+/// private copy); `options` carries its password or key.
+#[uniffi::export]
+pub fn verify_backup(path: String, options: OpenOptions) -> Result<BackupCheck> {
+    guard(|| {
+        Ok(ops::from_verification(blazedb::ops::verify_backup(
+            &path,
+            options.to_core()?,
+        )?))
+    })
+}
+
+/// Checks a backup (opened read-only with `backup_options`) and copies it to a new file at
+/// `target`, which must not exist, keyed as `target_options` says. A plaintext copy of an
+/// encrypted backup needs `allow_plaintext`. Restoring over a live file is not offered:
+/// close its handle and move the restored file into place.
+#[uniffi::export]
+pub fn restore_backup(
+    backup: String,
+    backup_options: OpenOptions,
+    target: String,
+    target_options: OpenOptions,
+    allow_plaintext: bool,
+) -> Result<BackupReport> {
+    guard(|| {
+        Ok(ops::from_backup(blazedb::ops::restore_backup(
+            &backup,
+            backup_options.to_core()?,
+            &target,
+            ops::backup_options(target_options.to_core()?, allow_plaintext),
+        )?))
+    })
+}
+
 /// An open database file: named collections of records. Safe to share between threads.
 #[derive(uniffi::Object)]
 pub struct Database {
     db: blazedb::Database,
+}
+
+impl Database {
+    /// `Closed` once `close_database` ran. The calls that touch a file before the database
+    /// (backup, dumps) check this first, so that after close they fail with `Closed`, not
+    /// with an error about the file.
+    fn ensure_open(&self) -> Result<()> {
+        if self.db.is_closed() {
+            Err(BlazeError::Closed)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 fn usize_arg(name: &str, n: u64) -> Result<usize> {
@@ -436,6 +505,198 @@ impl Database {
     pub fn copy_to(&self, path: String, options: OpenOptions) -> Result<u64> {
         guard(|| Ok(self.db.copy_to(&path, options.to_core()?)?))
     }
+
+    /// Creates an index over the collection's live records (one transaction) and keeps it
+    /// in step with every later write. A unique index over records that already repeat a
+    /// key is refused with `UniqueViolation`, and nothing is written.
+    pub fn create_index(&self, collection: String, def: IndexDef) -> Result<IndexDescription> {
+        guard(|| {
+            Ok(index::from_info(
+                self.db.create_index(&collection, index::to_spec(def))?,
+            ))
+        })
+    }
+
+    /// Drops an index by name; true if it existed. Query results do not change.
+    pub fn drop_index(&self, collection: String, name: String) -> Result<bool> {
+        guard(|| Ok(self.db.drop_index(&collection, &name)?))
+    }
+
+    /// The collection's indexes, in name order.
+    pub fn indexes(&self, collection: String) -> Result<Vec<IndexDescription>> {
+        guard(|| Ok(index::from_infos(self.db.indexes(&collection)?)))
+    }
+
+    /// Full-text search: the whole page of BM25-ranked hits in one call. The collection
+    /// needs a full-text index (`IndexNotFound` otherwise).
+    pub fn search(&self, spec: SearchSpec) -> Result<Vec<SearchHit>> {
+        guard(|| {
+            let hits = self.db.search(&search::to_search(&spec)?)?;
+            Ok(search::from_hits(hits, &spec.fields))
+        })
+    }
+
+    /// Runs an aggregation; returns every output row (group-by fields and aliases).
+    pub fn aggregate(&self, spec: AggregateSpec) -> Result<Vec<BlazeRecord>> {
+        guard(|| {
+            Ok(from_records(
+                self.db.aggregate(&aggregate::to_aggregate(spec)?)?,
+            ))
+        })
+    }
+
+    /// The distinct values of `field` among the matches of `spec`'s filters, in sort
+    /// order (`3` and `3.0` are one value); records without the field or with a stored
+    /// null give one null, last. Sort keys, offset and limit are refused (`InvalidQuery`).
+    pub fn distinct(&self, spec: QuerySpec, field: String) -> Result<Vec<BlazeValue>> {
+        guard(|| {
+            let q = query::to_query(spec)?;
+            Ok(self
+                .db
+                .distinct(&q, &field)?
+                .into_iter()
+                .map(value::from_value)
+                .collect())
+        })
+    }
+
+    /// Joins the left collection of this database with the right collection of `right`
+    /// (another open database), or of this database when `right` is none. Each side is
+    /// read on a snapshot of its last commit.
+    pub fn join(&self, spec: JoinSpec, right: Option<Arc<Database>>) -> Result<Vec<JoinedPair>> {
+        guard(|| {
+            let j = aggregate::to_join(spec)?;
+            let rows = match &right {
+                Some(r) => self.db.join_across(&r.db, &j)?,
+                None => self.db.join(&j)?,
+            };
+            Ok(aggregate::from_rows(rows))
+        })
+    }
+
+    /// How the planner runs a query (index or scan), with real row counts.
+    pub fn explain(&self, spec: QuerySpec) -> Result<ExplainReport> {
+        guard(|| Ok(ops::from_explain(self.db.explain(&query::to_query(spec)?)?)))
+    }
+
+    /// Records per collection, file size, fragmentation, index count and cache hit rate.
+    pub fn stats(&self) -> Result<StatsReport> {
+        guard(|| {
+            let mut s = self.db.stats()?;
+            // The core's stats still report `index_count: 0, indexes_supported: false`
+            // (written before indexes landed); count them here until they are real there.
+            if !s.indexes_supported {
+                let mut n = 0;
+                for c in &s.collections {
+                    n += self.db.indexes(&c.name)?.len() as u64;
+                }
+                s.index_count = n;
+            }
+            Ok(ops::from_stats(s))
+        })
+    }
+
+    /// The health report with the core's default thresholds (for an encrypted file it
+    /// authenticates every block).
+    pub fn health(&self) -> Result<HealthSummary> {
+        guard(|| Ok(ops::from_health(self.db.health()?)))
+    }
+
+    /// The stored schema version; none if it was never set.
+    pub fn schema_version(&self) -> Result<Option<StoredSchemaVersion>> {
+        guard(|| Ok(self.db.schema_version()?.map(Into::into)))
+    }
+
+    /// Stores the schema version (one commit).
+    pub fn set_schema_version(&self, version: StoredSchemaVersion) -> Result<()> {
+        guard(|| Ok(self.db.set_schema_version(version.into())?))
+    }
+
+    /// Writes an online backup to a new file at `path` (which must not exist): one
+    /// snapshot, consistent to a single commit while writers go on. The backup is keyed
+    /// with `options`' password or key; the handle does not keep its own, so a backup of
+    /// an encrypted database without one is refused unless `allow_plaintext`.
+    pub fn backup(
+        &self,
+        path: String,
+        options: OpenOptions,
+        allow_plaintext: bool,
+    ) -> Result<BackupReport> {
+        guard(|| {
+            self.ensure_open()?;
+            Ok(ops::from_backup(self.db.backup(
+                &path,
+                ops::backup_options(options.to_core()?, allow_plaintext),
+            )?))
+        })
+    }
+
+    /// Exports `collections` (every collection when empty) to a lossless dump at `path`,
+    /// from one snapshot, written atomically.
+    pub fn export_dump(&self, path: String, collections: Vec<String>) -> Result<DumpExportReport> {
+        guard(|| {
+            self.ensure_open()?;
+            let names: Vec<&str> = collections.iter().map(String::as_str).collect();
+            Ok(dump::from_export(blazedb::dump::lossless::export(
+                &self.db, &names, &path,
+            )?))
+        })
+    }
+
+    /// Exports one collection to an upstream `.blazedump` v1 at `path`, byte for byte as
+    /// upstream writes one. `database_name` defaults to the file's stem, `schema_version`
+    /// to 0.0 (upstream's for an unversioned database). Values upstream cannot write (NaN,
+    /// dates outside years 0000–9999) fail with `InvalidData`.
+    pub fn export_upstream_dump(
+        &self,
+        collection: String,
+        path: String,
+        database_name: Option<String>,
+        schema_version: Option<StoredSchemaVersion>,
+    ) -> Result<DumpExportReport> {
+        guard(|| {
+            self.ensure_open()?;
+            let options = blazedb::dump::upstream_v1::ExportOptions {
+                database_name,
+                schema_version: schema_version.map(Into::into),
+                ..Default::default()
+            };
+            Ok(dump::from_export(blazedb::dump::upstream_v1::export_with(
+                &self.db,
+                &collection,
+                &path,
+                &options,
+            )?))
+        })
+    }
+
+    /// Restores a dump after verifying all of it, in one transaction, into empty
+    /// collections: into `collection` (an upstream v1 dump, or a lossless dump holding one
+    /// collection), or, when `collection` is none, every collection of a lossless dump
+    /// under its own name.
+    pub fn restore_dump(
+        &self,
+        path: String,
+        collection: Option<String>,
+    ) -> Result<DumpRestoreReport> {
+        guard(|| {
+            self.ensure_open()?;
+            let r = match collection {
+                Some(c) => blazedb::dump::restore(&path, &self.db, &c)?,
+                None => match blazedb::dump::detect(&path)? {
+                    blazedb::dump::DumpFormat::Lossless => {
+                        blazedb::dump::lossless::restore(&path, &self.db)?
+                    }
+                    blazedb::dump::DumpFormat::UpstreamV1 => {
+                        return Err(BlazeError::InvalidInput {
+                            reason: "an upstream v1 dump holds one unnamed collection; name the collection to restore it into".into(),
+                        });
+                    }
+                },
+            };
+            Ok(dump::from_restore(r))
+        })
+    }
 }
 
 /// An explicit write transaction. Its reads see its own writes; nobody else sees them until
@@ -596,5 +857,48 @@ impl Transaction {
     /// See `Database::drop_collection`.
     pub fn drop_collection(&self, collection: String) -> Result<bool> {
         guard(|| Ok(self.tx.with(|tx| tx.drop_collection(&collection))?))
+    }
+
+    /// See `Database::create_index`; the index commits or rolls back with the transaction.
+    pub fn create_index(&self, collection: String, def: IndexDef) -> Result<IndexDescription> {
+        guard(|| {
+            let spec = index::to_spec(def);
+            Ok(index::from_info(
+                self.tx.with(|tx| tx.create_index(&collection, spec))?,
+            ))
+        })
+    }
+
+    /// See `Database::drop_index`.
+    pub fn drop_index(&self, collection: String, name: String) -> Result<bool> {
+        guard(|| Ok(self.tx.with(|tx| tx.drop_index(&collection, &name))?))
+    }
+
+    /// See `Database::indexes`; includes this transaction's own changes.
+    pub fn indexes(&self, collection: String) -> Result<Vec<IndexDescription>> {
+        guard(|| {
+            Ok(index::from_infos(
+                self.tx.with(|tx| tx.indexes(&collection))?,
+            ))
+        })
+    }
+
+    /// See `Database::search`; sees this transaction's own writes.
+    pub fn search(&self, spec: SearchSpec) -> Result<Vec<SearchHit>> {
+        guard(|| {
+            let q = search::to_search(&spec)?;
+            let hits = self.tx.with(|tx| tx.search(&q))?;
+            Ok(search::from_hits(hits, &spec.fields))
+        })
+    }
+
+    /// See `Database::schema_version`; sees this transaction's own change.
+    pub fn schema_version(&self) -> Result<Option<StoredSchemaVersion>> {
+        guard(|| Ok(self.tx.with(|tx| tx.schema_version())?.map(Into::into)))
+    }
+
+    /// Sets the schema version; it commits or rolls back with the transaction.
+    pub fn set_schema_version(&self, version: StoredSchemaVersion) -> Result<()> {
+        guard(|| Ok(self.tx.with(|tx| tx.set_schema_version(version.into()))?))
     }
 }

@@ -69,7 +69,7 @@ fn field_value(field: String, v: BlazeValue) -> Result<(String, blazedb::Value),
     Ok((field, value))
 }
 
-fn to_filter(f: QueryFilter) -> Result<Filter, BlazeError> {
+pub(crate) fn to_filter(f: QueryFilter) -> Result<Filter, BlazeError> {
     Ok(match f {
         QueryFilter::Eq { field, value } => {
             let (f, v) = field_value(field, value)?;
@@ -112,11 +112,11 @@ fn to_filter(f: QueryFilter) -> Result<Filter, BlazeError> {
     })
 }
 
-fn to_filters(fs: Vec<QueryFilter>) -> Result<Vec<Filter>, BlazeError> {
+pub(crate) fn to_filters(fs: Vec<QueryFilter>) -> Result<Vec<Filter>, BlazeError> {
     fs.into_iter().map(to_filter).collect()
 }
 
-fn count_arg(name: &str, n: u64) -> Result<usize, BlazeError> {
+pub(crate) fn count_arg(name: &str, n: u64) -> Result<usize, BlazeError> {
     usize::try_from(n).map_err(|_| BlazeError::InvalidInput {
         reason: format!("{name} {n} is out of range"),
     })

@@ -28,13 +28,16 @@ public final class BlazeDBClient: @unchecked Sendable {
     /// The database file.
     public let fileURL: URL
     let project: String
+    /// Kept for `backup(to:)` and `restore(from:)`: the core's handle does not keep the
+    /// secret it was opened with, and a backup of this (encrypted) file is keyed with it.
+    let password: String
     let db: BlazeDBBindings.Database
     let collection: String
 
     /// Guards `transaction` and serializes writes with transaction begin/commit/rollback
     /// and close, like upstream's write lock. Reads outside a transaction do not take it.
     let lock = NSRecursiveLock()
-    private var openTransaction: BlazeDBBindings.Transaction?
+    private(set) var openTransaction: BlazeDBBindings.Transaction?
     let observers: ObserverHub
 
     // MARK: Opening
@@ -58,6 +61,7 @@ public final class BlazeDBClient: @unchecked Sendable {
         self.name = name
         self.fileURL = fileURL
         self.project = project
+        self.password = password
         self.collection = defaultCollection()
         let opened = try Self.mapping(name: name, path: fileURL.path) {
             try BlazeDBBindings.Database.open(path: fileURL.path, options: Self.options(password: password, project: project))
@@ -79,10 +83,11 @@ public final class BlazeDBClient: @unchecked Sendable {
         }
     }
 
-    private init(name: String, opened: BlazeDBBindings.Database, project: String) {
+    private init(name: String, opened: BlazeDBBindings.Database, project: String, password: String) {
         self.name = name
         fileURL = URL(fileURLWithPath: opened.path())
         self.project = project
+        self.password = password
         collection = defaultCollection()
         db = opened
         observers = ObserverHub(db: opened, name: name)
@@ -127,7 +132,7 @@ public final class BlazeDBClient: @unchecked Sendable {
         let opened = try mapping(name: name, path: name) {
             try BlazeDBBindings.Database.openDefault(name: name, options: Self.options(password: password, project: "Default"))
         }
-        return BlazeDBClient(name: name, opened: opened, project: "Default")
+        return BlazeDBClient(name: name, opened: opened, project: "Default", password: password)
     }
 
     /// Same as `openDefault(name:password:)` (upstream's alias).

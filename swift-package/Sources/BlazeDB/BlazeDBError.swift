@@ -96,6 +96,17 @@ public enum BlazeDBError: Error, LocalizedError, CustomStringConvertible {
     public var description: String { errorDescription ?? "BlazeDBError" }
 }
 
+extension BlazeDBError {
+    /// Upstream's error for a unique-index violation: `.transactionFailed("Unique constraint
+    /// violation on '<field>' …: <message>")`. The core's `UniqueViolation` arrives as this.
+    public static func uniqueConstraintViolation(field: String, value: BlazeDocumentField?, message: String) -> BlazeDBError {
+        var msg = "Unique constraint violation on '\(field)'"
+        if let value { msg += " with value '\(value)'" }
+        msg += ": \(message)"
+        return .transactionFailed(msg)
+    }
+}
+
 /// Thrown by `validateDatabaseIntegrity(strict: true)` upstream.
 public enum BlazeCorruptionError: Error {
     case corrupt

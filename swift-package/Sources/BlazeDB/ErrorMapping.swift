@@ -15,6 +15,11 @@ extension BlazeDBError {
             return .invalidQuery(reason: reason)
         case .IndexNotFound(let field):
             return .indexNotFound(field: field)
+        case .UniqueViolation(let index, let collection, let existing):
+            // Upstream threw this for a unique violation (its uniqueConstraintViolation helper).
+            return .uniqueConstraintViolation(
+                field: index, value: nil,
+                message: "record \(existing) in collection '\(collection)' already holds this key of unique index '\(index)'")
         case .InvalidField(let field, let reason):
             let (expected, actual) = splitFieldReason(reason)
             return .invalidField(name: field, expectedType: expected, actualType: actual)

@@ -93,6 +93,11 @@ protocol RecordStore: AnyObject, Sendable {
     func purge(collection: String) throws -> UInt64
     func query(spec: QuerySpec) throws -> [[String: BlazeValue]]
     func queryCount(spec: QuerySpec) throws -> UInt64
+    func createIndex(collection: String, def: IndexDef) throws -> IndexDescription
+    func indexes(collection: String) throws -> [IndexDescription]
+    func search(spec: SearchSpec) throws -> [SearchHit]
+    func schemaVersion() throws -> StoredSchemaVersion?
+    func setSchemaVersion(version: StoredSchemaVersion) throws
 }
 
 extension BlazeDBBindings.Database: RecordStore {}

@@ -7,18 +7,22 @@ internal import BlazeDBBindings
 /// are deterministic).
 ///
 /// Filters are ANDed, as upstream. Closure predicates (`where { ... }`) run in Swift on the
-/// engine's filtered, sorted result, before offset and limit. Aggregation, `groupBy`,
-/// `having` and `join` chain but make `execute()` throw `.notImplemented` until the core has
-/// them; `search` throws likewise.
+/// engine's filtered, sorted result, before offset and limit. Aggregation and `groupBy`
+/// (Aggregation.swift), joins (Joins.swift) and full-text search (Search.swift) run in the
+/// core too, each in one FFI call. `execute()` picks the kind as upstream did: grouped, then
+/// aggregation, then joined, then records.
 public final class QueryBuilder: @unchecked Sendable {
-    private let client: BlazeDBClient
-    private var filters: [QueryFilter] = []
-    private var predicates: [(BlazeDataRecord) -> Bool] = []
-    private var sorts: [SortKey] = []
-    private var limitValue: Int?
-    private var offsetValue: Int = 0
-    private var unsupported: String?
-    private var buildError: BlazeDBError?
+    let client: BlazeDBClient
+    var filters: [QueryFilter] = []
+    var predicates: [(BlazeDataRecord) -> Bool] = []
+    var sorts: [SortKey] = []
+    var limitValue: Int?
+    var offsetValue: Int = 0
+    var buildError: BlazeDBError?
+    var groupFields: [String] = []
+    var aggregations: [AggregationType] = []
+    var havingPredicates: [(AggregationResult) -> Bool] = []
+    var joinPlan: JoinPlan?
 
     init(client: BlazeDBClient) { self.client = client }
 
@@ -30,11 +34,6 @@ public final class QueryBuilder: @unchecked Sendable {
         } catch {
             buildError = buildError ?? .invalidQuery(reason: "\(error)")
         }
-        return self
-    }
-
-    private func needs(_ feature: String) -> QueryBuilder {
-        unsupported = unsupported ?? feature
         return self
     }
 
@@ -125,33 +124,10 @@ public final class QueryBuilder: @unchecked Sendable {
         return self
     }
 
-    // MARK: Not implemented yet in the core (execute() throws)
-
-    @discardableResult public func groupBy(_ fields: String...) -> QueryBuilder { needs("groupBy") }
-    @discardableResult public func groupBy(_ fields: [String]) -> QueryBuilder { needs("groupBy") }
-    @discardableResult public func aggregate(_ operations: [AggregationType]) -> QueryBuilder { needs("aggregation (aggregate)") }
-    @discardableResult public func count(as alias: String? = nil) -> QueryBuilder { needs("aggregation (count(as:))") }
-    @discardableResult public func sum(_ field: String, as alias: String? = nil) -> QueryBuilder { needs("aggregation (sum)") }
-    @discardableResult public func avg(_ field: String, as alias: String? = nil) -> QueryBuilder { needs("aggregation (avg)") }
-    @discardableResult public func min(_ field: String, as alias: String? = nil) -> QueryBuilder { needs("aggregation (min)") }
-    @discardableResult public func max(_ field: String, as alias: String? = nil) -> QueryBuilder { needs("aggregation (max)") }
-    @discardableResult public func having(_ predicate: @escaping (AggregationResult) -> Bool) -> QueryBuilder { needs("having") }
-    @discardableResult public func join(_ other: BlazeDBClient, on foreignKey: String, equals primaryKey: String = "id", type: JoinType = .inner) -> QueryBuilder {
-        needs("joins (query().join)")
-    }
-
-    public func search(_ query: String, in fields: [String], config: SearchConfig? = nil) throws -> [FullTextSearchResult] {
-        throw notImplemented("full-text search (query().search(_:in:config:))")
-    }
-    public func searchSimple(_ query: String, in fields: [String]) throws -> [BlazeDataRecord] {
-        throw notImplemented("full-text search (query().searchSimple(_:in:))")
-    }
-
     // MARK: Running
 
-    private func spec(offset: Int?, limit: Int?) throws -> QuerySpec {
+    func spec(offset: Int?, limit: Int?) throws -> QuerySpec {
         if let buildError { throw buildError }
-        if let unsupported { throw notImplemented(unsupported) }
         guard (offset ?? 0) >= 0, (limit ?? 0) >= 0 else {
             throw BlazeDBError.invalidInput(reason: "offset and limit must be non-negative")
         }
@@ -160,7 +136,7 @@ public final class QueryBuilder: @unchecked Sendable {
             offset: offset.map(UInt64.init), limit: limit.map(UInt64.init))
     }
 
-    private func run(offset: Int, limit: Int?) throws -> [BlazeDataRecord] {
+    func run(offset: Int, limit: Int?) throws -> [BlazeDataRecord] {
         if predicates.isEmpty {
             let s = try spec(offset: offset, limit: limit)
             return try client.read { try $0.query(spec: s) }.map(BlazeDataRecord.init(ffi:))
@@ -177,12 +153,27 @@ public final class QueryBuilder: @unchecked Sendable {
         return limit.map { Array(matched.prefix($0)) } ?? Array(matched)
     }
 
-    /// Runs the query: `.records` (aggregation, grouping and joins throw `.notImplemented`).
-    public func execute() throws -> QueryResult { .records(try run(offset: offsetValue, limit: limitValue)) }
+    /// Runs the query. Upstream's choice of result: `.grouped` when `groupBy` was called,
+    /// else `.aggregation` when an aggregate was, else `.joined` after `join`, else
+    /// `.records`.
+    public func execute() throws -> QueryResult {
+        if !groupFields.isEmpty { return .grouped(try runGrouped()) }
+        if !aggregations.isEmpty { return .aggregation(try runAggregation()) }
+        if let joinPlan { return .joined(try runJoin(joinPlan)) }
+        return .records(try run(offset: offsetValue, limit: limitValue))
+    }
     /// As `execute()`; the engine keeps no result cache.
     public func execute(withCache ttl: TimeInterval) throws -> QueryResult { try execute() }
-    public func all() throws -> [BlazeDataRecord] { try run(offset: offsetValue, limit: limitValue) }
-    public func first() throws -> BlazeDataRecord? { try run(offset: offsetValue, limit: 1).first }
+    /// The matching records; throws `.invalidQuery` after `groupBy`, an aggregate or `join`
+    /// (their results are not records: use `execute()`).
+    public func all() throws -> [BlazeDataRecord] {
+        try ensurePlainQuery()
+        return try run(offset: offsetValue, limit: limitValue)
+    }
+    public func first() throws -> BlazeDataRecord? {
+        try ensurePlainQuery()
+        return try run(offset: offsetValue, limit: 1).first
+    }
     public func exists() throws -> Bool { try first() != nil }
     /// Number of matches, ignoring offset and limit.
     public func quickCount() throws -> Int {
@@ -194,6 +185,7 @@ public final class QueryBuilder: @unchecked Sendable {
     }
     /// Page `page` (from 1) of `size` matches.
     public func page(_ page: Int, size: Int) throws -> [BlazeDataRecord] {
+        try ensurePlainQuery()
         guard page > 0, size > 0 else { throw BlazeDBError.invalidInput(reason: "Page must be >= 1 and size must be > 0") }
         return try run(offset: (page - 1) * size, limit: size)
     }
@@ -203,6 +195,12 @@ public final class QueryBuilder: @unchecked Sendable {
     public func first() async throws -> BlazeDataRecord? { try await offload { try self.first() } }
     public func exists() async throws -> Bool { try await offload { try self.exists() } }
     public func quickCount() async throws -> Int { try await offload { try self.quickCount() } }
+
+    private func ensurePlainQuery() throws {
+        if !groupFields.isEmpty || !aggregations.isEmpty || joinPlan != nil {
+            throw BlazeDBError.invalidQuery(reason: "query result is not records", suggestion: "use execute() after groupBy, an aggregate or join")
+        }
+    }
 }
 
 extension BlazeDBClient {
