@@ -582,16 +582,7 @@ impl Database {
     /// Records per collection, file size, fragmentation, index count and cache hit rate.
     pub fn stats(&self) -> Result<StatsReport> {
         guard(|| {
-            let mut s = self.db.stats()?;
-            // The core's stats still report `index_count: 0, indexes_supported: false`
-            // (written before indexes landed); count them here until they are real there.
-            if !s.indexes_supported {
-                let mut n = 0;
-                for c in &s.collections {
-                    n += self.db.indexes(&c.name)?.len() as u64;
-                }
-                s.index_count = n;
-            }
+            let s = self.db.stats()?;
             Ok(ops::from_stats(s))
         })
     }

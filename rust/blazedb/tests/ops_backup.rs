@@ -291,3 +291,77 @@ fn backup_progress_is_reported() {
     assert_eq!(r.records, 1000);
     assert_eq!(calls.load(Ordering::SeqCst), 11);
 }
+
+#[test]
+fn backup_and_restore_keep_every_index() {
+    use blazedb::{Filter, IndexKind, IndexSpec, Query, SearchQuery, Strategy};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.blazedb");
+    let db = Database::open(&p, Options::default()).unwrap();
+    let words = [
+        "crash on launch",
+        "slow sync",
+        "login fails",
+        "crash in settings",
+    ];
+    db.insert_many(
+        "bugs",
+        (0..200i64)
+            .map(|i| {
+                Record::new()
+                    .with("i", i)
+                    .with("status", ["open", "closed"][(i % 2) as usize])
+                    .with("prio", i % 5)
+                    .with("title", words[(i % 4) as usize])
+            })
+            .collect(),
+    )
+    .unwrap();
+    db.create_index("bugs", IndexSpec::on("i").unique())
+        .unwrap();
+    db.create_index("bugs", IndexSpec::compound(["status", "prio"]))
+        .unwrap();
+    db.create_index("bugs", IndexSpec::on("prio").named("by-prio"))
+        .unwrap();
+    db.create_index("bugs", IndexSpec::full_text(["title"]))
+        .unwrap();
+    let want: Vec<(String, Vec<String>, IndexKind)> = db
+        .indexes("bugs")
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.name, i.fields, i.kind))
+        .collect();
+    let backup = dir.path().join("b.blazedb");
+    db.backup(&backup, BackupOptions::new()).unwrap();
+    db.close().unwrap();
+    let restored = dir.path().join("r.blazedb");
+    restore_backup(&backup, Options::default(), &restored, BackupOptions::new()).unwrap();
+
+    for path in [&backup, &restored] {
+        let db = Database::open(path, Options::default()).unwrap();
+        let got: Vec<(String, Vec<String>, IndexKind)> = db
+            .indexes("bugs")
+            .unwrap()
+            .into_iter()
+            .map(|i| (i.name, i.fields, i.kind))
+            .collect();
+        assert_eq!(got, want, "{}", path.display());
+        // Served by the index, with the right rows.
+        let q = Query::new("bugs").filter(Filter::eq("i", 42));
+        assert_eq!(db.explain(&q).unwrap().strategy, Strategy::IndexLookup);
+        assert_eq!(db.query(&q).unwrap().len(), 1);
+        let q = Query::new("bugs")
+            .filter(Filter::eq("status", "open"))
+            .filter(Filter::eq("prio", 3));
+        assert_eq!(db.query(&q).unwrap().len(), 20);
+        // Still unique.
+        let e = db.insert("bugs", Record::new().with("i", 7)).unwrap_err();
+        assert!(matches!(e, Error::UniqueViolation { .. }), "{e}");
+        // Full text answers from the rebuilt postings.
+        let hits = db.search(&SearchQuery::new("bugs", "crash")).unwrap();
+        assert_eq!(hits.len(), 100);
+        let report = db.check().unwrap();
+        assert!(report.ok, "{:#?}", report.issues);
+        db.close().unwrap();
+    }
+}

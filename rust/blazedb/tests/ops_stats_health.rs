@@ -18,6 +18,12 @@ fn stats_count_records_per_collection_and_measure_space() {
         .unwrap();
     db.insert_many("users", (0..7).map(pad).collect()).unwrap();
     db.soft_delete("bugs", ids[0]).unwrap();
+    db.create_index("bugs", blazedb::IndexSpec::on("i"))
+        .unwrap();
+    db.create_index("users", blazedb::IndexSpec::on("i").unique())
+        .unwrap();
+    db.create_index("users", blazedb::IndexSpec::full_text(["pad"]))
+        .unwrap();
     let s = db.stats().unwrap();
     assert_eq!(s.records, 5000 - 1 + 7);
     assert_eq!(s.soft_deleted, 1);
@@ -32,7 +38,7 @@ fn stats_count_records_per_collection_and_measure_space() {
     assert_eq!(s.logical_bytes, s.file_bytes);
     assert!(s.storage.exact);
     assert!(s.storage.allocated_pages.unwrap() > 0);
-    assert_eq!((s.index_count, s.indexes_supported), (0, false));
+    assert_eq!((s.index_count, s.indexes_supported), (3, true));
     assert_eq!(s.schema_version, None);
 
     // Deleting most records leaves free pages: fragmentation rises, compact gives them back.

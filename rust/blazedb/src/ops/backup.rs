@@ -5,8 +5,10 @@
 //! commit whatever commits land while it runs; writers are never blocked by it. It copies
 //! the stored bytes as they are: every collection with its table id, every record body
 //! (soft-deleted ones too, so nothing that `purge` has not removed is lost), the catalog's
-//! counters, and the META entries (the collection-id counter, the schema version). It is
-//! written to a temporary file beside the destination, synced, checked, and only then
+//! counters, and the META entries (the collection-id counter, the schema version). Indexes
+//! keep their definitions (name, fields, kind) and are rebuilt in the backup from the copied
+//! records: their tables are derived data, and a rebuild cannot carry a damaged entry over.
+//! It is written to a temporary file beside the destination, synced, checked, and only then
 //! linked into place; an existing file is never replaced.
 
 use std::path::{Path, PathBuf};
@@ -25,6 +27,7 @@ use crate::db::Database;
 use crate::engine::catalog::{self, CollectionInfo};
 use crate::engine::{META, META_FORMAT, RecordKey, records_table_name};
 use crate::error::{Error, Result};
+use crate::index::{IndexInfo, IndexKind, IndexSpec};
 use crate::options::{Durability, Options};
 
 /// Progress of a running backup, passed to [`BackupOptions::progress`].
@@ -170,6 +173,17 @@ struct Layout {
     info: CollectionInfo,
     raw_entry: Vec<u8>,
     stored: u64,
+    indexes: Vec<IndexInfo>,
+}
+
+/// The definition that re-creates `info` under its own name.
+fn spec_of(info: &IndexInfo) -> IndexSpec {
+    let spec = match info.kind {
+        IndexKind::FullText => IndexSpec::full_text(info.fields.iter().cloned()),
+        IndexKind::Unique => IndexSpec::compound(info.fields.iter().cloned()).unique(),
+        IndexKind::BTree => IndexSpec::compound(info.fields.iter().cloned()),
+    };
+    spec.named(info.name.clone())
 }
 
 fn collection_counts(layout: &[Layout]) -> Vec<CollectionCount> {
@@ -221,11 +235,13 @@ impl Database {
                     Err(redb::TableError::TableDoesNotExist(_)) => 0,
                     Err(e) => return Err(e.into()),
                 };
+                let indexes = snap.indexes(&name)?;
                 layout.push(Layout {
                     name,
                     info,
                     raw_entry,
                     stored,
+                    indexes,
                 });
             }
         }
@@ -311,6 +327,11 @@ impl Database {
                     }
                 }
             }
+            for l in &layout {
+                for i in &l.indexes {
+                    target.create_index(&l.name, spec_of(i))?;
+                }
+            }
             target.sync()?;
             Ok(())
         })();
@@ -372,6 +393,21 @@ fn compare_layout(db: &Database, layout: &[Layout], schema: Option<SchemaVersion
             return Err(mismatch(format!(
                 "collection {name:?} holds {stored} records, the source {}",
                 l.stored
+            )));
+        }
+        let indexes = snap.indexes(name)?;
+        let same = indexes.len() == l.indexes.len()
+            && indexes.iter().zip(&l.indexes).all(|(a, b)| {
+                // A full-text index's entry count depends on its history (terms whose
+                // postings emptied), so only B-tree counts must match exactly.
+                a.name == b.name
+                    && a.fields == b.fields
+                    && a.kind == b.kind
+                    && (a.kind == IndexKind::FullText || a.entries == b.entries)
+            });
+        if !same {
+            return Err(mismatch(format!(
+                "collection {name:?} has other indexes than the source"
             )));
         }
     }

@@ -33,10 +33,10 @@ pub struct Stats {
     pub soft_deleted: u64,
     /// Each collection, in name order.
     pub collections: Vec<CollectionStats>,
-    /// Secondary indexes. Always 0 in this build: indexes arrive with the query-engine work,
-    /// and `indexes_supported` says so.
+    /// Indexes (B-tree, unique and full-text) over all collections, as of the snapshot.
     pub index_count: u64,
-    /// Whether this build has secondary indexes (false: `index_count` is not a measurement).
+    /// Whether `index_count` is a measurement. Always true now; builds before indexes
+    /// landed reported false with a count of 0, and JSON readers may still look for it.
     pub indexes_supported: bool,
     /// The schema version stored in the database, if one was set.
     pub schema_version: Option<SchemaVersion>,
@@ -152,7 +152,9 @@ impl Database {
         let snap = self.snapshot()?;
         let raw = snap.raw()?;
         let mut collections = Vec::new();
+        let mut index_count = 0u64;
         for (name, info) in read_catalog(raw)? {
+            index_count += snap.indexes(&name)?.len() as u64;
             let table_name = records_table_name(info.id);
             let (stored, ts) = match raw.open_table(records_def(&table_name)) {
                 Ok(t) => (t.len()?, Some(t.stats()?)),
@@ -248,8 +250,8 @@ impl Database {
             records: collections.iter().map(|c| c.records).sum(),
             soft_deleted: collections.iter().map(|c| c.soft_deleted).sum(),
             collections,
-            index_count: 0,
-            indexes_supported: false,
+            index_count,
+            indexes_supported: true,
             schema_version,
             storage,
             cache,
