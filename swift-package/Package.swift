@@ -55,7 +55,8 @@ let package = Package(
         ),
         // Hand-written: the upstream public API (BlazeDBClient, BlazeDataRecord, ...).
         .target(name: "BlazeDB", dependencies: ["BlazeDBBindings"], path: "Sources/BlazeDB"),
-        .testTarget(name: "BlazeDBTests", dependencies: ["BlazeDB"], path: "Tests/BlazeDBTests"),
+        // The tests also import BlazeDBBindings, to check the error mapping case by case.
+        .testTarget(name: "BlazeDBTests", dependencies: ["BlazeDB", "BlazeDBBindings"], path: "Tests/BlazeDBTests"),
     ],
     swiftLanguageModes: [.v6]
 )
