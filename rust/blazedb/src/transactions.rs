@@ -357,9 +357,15 @@ macro_rules! read_ops {
         }
 
         /// Number of records matching the query's filter (offset and limit ignored).
+        /// Without a filter it is [`Self::count`], O(1); with one, matches are counted on
+        /// projected decodes holding only the filter's fields.
         pub fn query_count(&self, q: &crate::query::Query) -> Result<u64> {
+            if q.filter_ref().is_none() {
+                crate::query::validate(q)?;
+                return self.count(q.collection());
+            }
             let mut n = 0u64;
-            self.for_each_match(q, |_, _| {
+            self.for_each_match_projected(q, &[], |_, _| {
                 n += 1;
                 Ok(true)
             })?;
@@ -369,9 +375,31 @@ macro_rules! read_ops {
         /// Visits every live record of the query's collection that matches its filter,
         /// until `visit` returns false. Sort keys, offset and limit are ignored and the
         /// visiting order is unspecified; the planner may use an index.
+        #[allow(dead_code)] // joins run on snapshots; write transactions share the macro
         pub(crate) fn for_each_match(
             &self,
             q: &crate::query::Query,
+            visit: impl FnMut(Uuid, Record) -> Result<bool>,
+        ) -> Result<()> {
+            self.for_each_match_reading(q, None, visit)
+        }
+
+        /// [`Self::for_each_match`] handing `visit` records that hold only the fields
+        /// `fields` reads (dotted paths; see `Projection`), for consumers such as
+        /// aggregation and counts that never look at the rest.
+        pub(crate) fn for_each_match_projected(
+            &self,
+            q: &crate::query::Query,
+            fields: &[&str],
+            visit: impl FnMut(Uuid, Record) -> Result<bool>,
+        ) -> Result<()> {
+            self.for_each_match_reading(q, Some(fields), visit)
+        }
+
+        fn for_each_match_reading(
+            &self,
+            q: &crate::query::Query,
+            fields: Option<&[&str]>,
             mut visit: impl FnMut(Uuid, Record) -> Result<bool>,
         ) -> Result<()> {
             crate::query::validate(q)?;
@@ -397,12 +425,12 @@ macro_rules! read_ops {
                 &unordered,
                 false,
             )?;
-            plan::candidates(&plan, &t, &defs, &opener, |k, r| {
-                if unordered.filter_ref().is_none_or(|f| f.matches(&r)) {
-                    visit(Uuid::from_u128(k), r)
-                } else {
-                    Ok(true)
-                }
+            let reading = match fields {
+                Some(fields) => crate::query::Reading::projected(unordered.filter_ref(), fields),
+                None => crate::query::Reading::new(unordered.filter_ref()),
+            };
+            plan::candidates(&plan, &t, &defs, &opener, &reading, |k, r| {
+                visit(Uuid::from_u128(k), r)
             })?;
             Ok(())
         }
