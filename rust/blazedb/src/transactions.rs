@@ -640,6 +640,27 @@ impl ReadTx {
         }
     }
 
+    /// The entry table of an ordered (B-tree or unique) index of `collection` whose
+    /// leading field is exactly `field`, with the collection's record table, for answers
+    /// read off index keys (index-only aggregation); `None` when there is no such index.
+    pub(crate) fn ordered_index_led_by(
+        &self,
+        collection: &str,
+        field: &str,
+    ) -> Result<Option<(IndexRo, redb::ReadOnlyTable<RecordKey, &'static [u8]>)>> {
+        let Some(cid) = self.collection_id(collection)? else {
+            return Ok(None);
+        };
+        let defs = self.index_defs(cid)?;
+        let Some(def) = defs.iter().find(|d| d.is_ordered() && d.fields[0] == field) else {
+            return Ok(None);
+        };
+        let Some(records) = self.records_ro(collection)? else {
+            return Ok(None);
+        };
+        Ok(Some((self.index_table(def)?, records)))
+    }
+
     /// Visits live records after `after` in id order until `visit` returns false.
     pub(crate) fn scan_collection(
         &self,
