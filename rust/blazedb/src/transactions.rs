@@ -120,6 +120,8 @@ impl Shared {
 }
 
 type IndexRo = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+/// A collection's record table in a snapshot.
+type RecordsRo = redb::ReadOnlyTable<RecordKey, &'static [u8]>;
 
 fn empty_defs() -> Arc<[IndexDef]> {
     Arc::from(Vec::new())
@@ -647,7 +649,7 @@ impl ReadTx {
         &self,
         collection: &str,
         field: &str,
-    ) -> Result<Option<(IndexRo, redb::ReadOnlyTable<RecordKey, &'static [u8]>)>> {
+    ) -> Result<Option<(IndexRo, RecordsRo)>> {
         let Some(cid) = self.collection_id(collection)? else {
             return Ok(None);
         };

@@ -95,7 +95,7 @@ fn same<T: std::fmt::Debug>(a: &T, b: &T) -> bool {
 }
 
 fn check(db: &Database, tx: Option<&blazedb::ReadTx>, what: &str) {
-    let aggregate = |c: &str, a: Aggregate| -> Vec<Record> {
+    let aggregate = |a: Aggregate| -> Vec<Record> {
         match tx {
             Some(t) => t.aggregate(&a),
             None => db.aggregate(&a),
@@ -104,8 +104,8 @@ fn check(db: &Database, tx: Option<&blazedb::ReadTx>, what: &str) {
     };
     for field in ["g", "x", "nested.t", "body", "missing"] {
         let build = |c: &str| Aggregate::new(c).group_by([field]).count("n").count("m");
-        let got = aggregate(INDEXED, build(INDEXED));
-        let want = aggregate(PLAIN, build(PLAIN));
+        let got = aggregate(build(INDEXED));
+        let want = aggregate(build(PLAIN));
         assert!(
             same(&got, &want),
             "{what}: group by {field}:\n got  {got:?}\n want {want:?}"
@@ -118,8 +118,8 @@ fn check(db: &Database, tx: Option<&blazedb::ReadTx>, what: &str) {
                 .order_by("n", Order::Descending)
                 .limit(3)
         };
-        let got = aggregate(INDEXED, paged(INDEXED));
-        let want = aggregate(PLAIN, paged(PLAIN));
+        let got = aggregate(paged(INDEXED));
+        let want = aggregate(paged(PLAIN));
         assert!(same(&got, &want), "{what}: paged group by {field}");
         let (got, want) = match tx {
             Some(t) => (
@@ -150,8 +150,8 @@ fn check(db: &Database, tx: Option<&blazedb::ReadTx>, what: &str) {
             }
             a
         };
-        let got = aggregate(INDEXED, build(INDEXED));
-        let want = aggregate(PLAIN, build(PLAIN));
+        let got = aggregate(build(INDEXED));
+        let want = aggregate(build(PLAIN));
         assert!(same(&got, &want), "{what}: filtered group by g, {f:?}");
         let q = |c: &str| {
             let mut q = Query::new(c);
