@@ -166,7 +166,7 @@ pub(crate) fn validate(q: &SearchQuery) -> Result<()> {
     Ok(())
 }
 
-/// Runs `q` on one full-text index table: ranks with [`fts::search`], fetches each hit's
+/// Runs `q` on one full-text index table: ranks with [`fts::rank`], fetches each hit's
 /// record with `fetch` in rank order, drops hits whose record `fetch` does not return (not
 /// visible, e.g. soft-deleted) or that fail the filter, then applies offset and limit.
 /// Records are fetched only until the page is full.
@@ -182,7 +182,8 @@ pub(crate) fn run<T: ReadableTable<&'static [u8], &'static [u8]>>(
     }
     let mut out = Vec::new();
     let mut skipped = 0usize;
-    for hit in fts::search(table, &q.text, q.mode)? {
+    // Hits come best first from a heap: only the ones looked at are named and fetched.
+    for hit in fts::rank(table, &q.text, q.mode)? {
         let Some(record) = fetch(hit.id)? else {
             continue;
         };

@@ -120,6 +120,8 @@ impl Shared {
 }
 
 type IndexRo = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+/// A collection's record table in a snapshot.
+type RecordsRo = redb::ReadOnlyTable<RecordKey, &'static [u8]>;
 
 fn empty_defs() -> Arc<[IndexDef]> {
     Arc::from(Vec::new())
@@ -357,9 +359,15 @@ macro_rules! read_ops {
         }
 
         /// Number of records matching the query's filter (offset and limit ignored).
+        /// Without a filter it is [`Self::count`], O(1); with one, matches are counted on
+        /// projected decodes holding only the filter's fields.
         pub fn query_count(&self, q: &crate::query::Query) -> Result<u64> {
+            if q.filter_ref().is_none() {
+                crate::query::validate(q)?;
+                return self.count(q.collection());
+            }
             let mut n = 0u64;
-            self.for_each_match(q, |_, _| {
+            self.for_each_match_projected(q, &[], |_, _| {
                 n += 1;
                 Ok(true)
             })?;
@@ -369,9 +377,31 @@ macro_rules! read_ops {
         /// Visits every live record of the query's collection that matches its filter,
         /// until `visit` returns false. Sort keys, offset and limit are ignored and the
         /// visiting order is unspecified; the planner may use an index.
+        #[allow(dead_code)] // joins run on snapshots; write transactions share the macro
         pub(crate) fn for_each_match(
             &self,
             q: &crate::query::Query,
+            visit: impl FnMut(Uuid, Record) -> Result<bool>,
+        ) -> Result<()> {
+            self.for_each_match_reading(q, None, visit)
+        }
+
+        /// [`Self::for_each_match`] handing `visit` records that hold only the fields
+        /// `fields` reads (dotted paths; see `Projection`), for consumers such as
+        /// aggregation and counts that never look at the rest.
+        pub(crate) fn for_each_match_projected(
+            &self,
+            q: &crate::query::Query,
+            fields: &[&str],
+            visit: impl FnMut(Uuid, Record) -> Result<bool>,
+        ) -> Result<()> {
+            self.for_each_match_reading(q, Some(fields), visit)
+        }
+
+        fn for_each_match_reading(
+            &self,
+            q: &crate::query::Query,
+            fields: Option<&[&str]>,
             mut visit: impl FnMut(Uuid, Record) -> Result<bool>,
         ) -> Result<()> {
             crate::query::validate(q)?;
@@ -397,12 +427,12 @@ macro_rules! read_ops {
                 &unordered,
                 false,
             )?;
-            plan::candidates(&plan, &t, &defs, &opener, |k, r| {
-                if unordered.filter_ref().is_none_or(|f| f.matches(&r)) {
-                    visit(Uuid::from_u128(k), r)
-                } else {
-                    Ok(true)
-                }
+            let reading = match fields {
+                Some(fields) => crate::query::Reading::projected(unordered.filter_ref(), fields),
+                None => crate::query::Reading::new(unordered.filter_ref()),
+            };
+            plan::candidates(&plan, &t, &defs, &opener, &reading, |k, r| {
+                visit(Uuid::from_u128(k), r)
             })?;
             Ok(())
         }
@@ -610,6 +640,27 @@ impl ReadTx {
             generation: self.generation,
             usable: true,
         }
+    }
+
+    /// The entry table of an ordered (B-tree or unique) index of `collection` whose
+    /// leading field is exactly `field`, with the collection's record table, for answers
+    /// read off index keys (index-only aggregation); `None` when there is no such index.
+    pub(crate) fn ordered_index_led_by(
+        &self,
+        collection: &str,
+        field: &str,
+    ) -> Result<Option<(IndexRo, RecordsRo)>> {
+        let Some(cid) = self.collection_id(collection)? else {
+            return Ok(None);
+        };
+        let defs = self.index_defs(cid)?;
+        let Some(def) = defs.iter().find(|d| d.is_ordered() && d.fields[0] == field) else {
+            return Ok(None);
+        };
+        let Some(records) = self.records_ro(collection)? else {
+            return Ok(None);
+        };
+        Ok(Some((self.index_table(def)?, records)))
     }
 
     /// Visits live records after `after` in id order until `visit` returns false.

@@ -223,10 +223,64 @@ impl<'a> Reader<'a> {
     }
 
     fn string(&mut self) -> Result<String> {
+        self.str().map(str::to_owned)
+    }
+
+    /// A length-prefixed UTF-8 string, borrowed from the input.
+    fn str(&mut self) -> Result<&'a str> {
         let b = self.bytes()?;
-        std::str::from_utf8(b)
-            .map(str::to_owned)
-            .map_err(|_| self.err("string is not UTF-8"))
+        std::str::from_utf8(b).map_err(|_| self.err("string is not UTF-8"))
+    }
+
+    /// Steps over one value, checking it exactly as [`Reader::value`] would (tags, lengths,
+    /// counts, UTF-8, date nanoseconds, depth) but allocating nothing. A projected decode
+    /// skips the fields it does not need with this, so it fails on exactly the bodies a
+    /// full decode fails on.
+    pub(crate) fn skip_value(&mut self, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("nesting too deep"));
+        }
+        match self.u8()? {
+            TAG_NULL | TAG_FALSE | TAG_TRUE => {}
+            TAG_INT => {
+                self.varint()?;
+            }
+            TAG_DOUBLE => {
+                self.take(8)?;
+            }
+            TAG_STRING => {
+                self.str()?;
+            }
+            TAG_DATE => {
+                self.varint()?;
+                if self.varint()? >= 1_000_000_000 {
+                    return Err(self.err("date nanoseconds out of range"));
+                }
+            }
+            TAG_UUID => {
+                self.take(16)?;
+            }
+            TAG_DATA => {
+                self.bytes()?;
+            }
+            TAG_ARRAY => {
+                for _ in 0..self.count(1)? {
+                    self.skip_value(depth + 1)?;
+                }
+            }
+            TAG_DICT => {
+                for _ in 0..self.count(2)? {
+                    self.str()?;
+                    self.skip_value(depth + 1)?;
+                }
+            }
+            TAG_VECTOR => {
+                let n = self.count(8)?;
+                self.take(n * 8)?;
+            }
+            other => return Err(self.err(&format!("unknown value tag 0x{other:02x}"))),
+        }
+        Ok(())
     }
 
     fn f64(&mut self) -> Result<f64> {
@@ -312,23 +366,125 @@ pub(crate) fn record_flags(bytes: &[u8]) -> Result<u8> {
 }
 
 /// Decodes a stored record body and puts `id` back in.
+///
+/// Fields are stored in ascending key order, so they are collected into a vector and the
+/// map is bulk-built from it (one pass, no per-field tree descent). A body whose keys are
+/// not strictly ascending (never written by this encoder, but possible in a hand-made
+/// file) is inserted field by field instead, so a repeated key keeps its last value as it
+/// always has.
 pub(crate) fn decode_record(bytes: &[u8], id: Option<Uuid>) -> Result<DecodedRecord> {
     let flags = record_flags(bytes)?;
     let mut r = Reader::new(&bytes[2..]);
     let n = r.count(2)?;
-    let mut record = Record::new();
+    let mut fields: Vec<(String, Value)> = Vec::with_capacity(n + usize::from(id.is_some()));
+    let mut ascending = true;
     for _ in 0..n {
         let k = r.string()?;
         let v = r.value(1)?;
-        record.insert(k, v);
+        if let Some((prev, _)) = fields.last() {
+            ascending &= prev.as_str() < k.as_str();
+        }
+        fields.push((k, v));
     }
     if !r.is_empty() {
         return Err(Error::corrupted("record encoding: trailing bytes"));
     }
-    if let Some(id) = id {
+    let record = if ascending {
+        if let Some(id) = id {
+            // `id` is never stored, so putting it at its sorted place keeps the run
+            // strictly ascending.
+            let at = fields.partition_point(|(k, _)| k.as_str() < ID_FIELD);
+            if fields.get(at).is_some_and(|(k, _)| k == ID_FIELD) {
+                fields[at].1 = Value::Uuid(id);
+            } else {
+                fields.insert(at, (ID_FIELD.to_string(), Value::Uuid(id)));
+            }
+        }
+        Record::from(fields.into_iter().collect::<BTreeMap<_, _>>())
+    } else {
+        let mut record = Record::new();
+        for (k, v) in fields {
+            record.insert(k, v);
+        }
+        if let Some(id) = id {
+            record.insert(ID_FIELD, Value::Uuid(id));
+        }
+        record
+    };
+    Ok(DecodedRecord { flags, record })
+}
+
+/// The top-level fields a projected decode keeps (see [`decode_projected`]).
+///
+/// A dotted path `a.b` needs the top-level field `a.b` (a key with a dot in it wins over
+/// the nested reading) and the top-level field `a`; both are kept, so
+/// [`Record::get_path`] on the projection returns exactly what it returns on the whole
+/// record for every path the projection was built from.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Projection {
+    keys: Vec<String>,
+    wants_id: bool,
+}
+
+impl Projection {
+    /// The fields `paths` read.
+    pub(crate) fn of<'p>(paths: impl IntoIterator<Item = &'p str>) -> Projection {
+        let mut p = Projection::default();
+        for path in paths {
+            p.add(path);
+            if let Some((first, _)) = path.split_once('.') {
+                p.add(first);
+            }
+        }
+        p
+    }
+
+    fn add(&mut self, key: &str) {
+        if key == ID_FIELD {
+            self.wants_id = true;
+        } else if !self.keys.iter().any(|k| k == key) {
+            self.keys.push(key.to_string());
+        }
+    }
+
+    /// How many top-level fields are kept (`id` included).
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len() + usize::from(self.wants_id)
+    }
+
+    fn wants(&self, key: &str) -> bool {
+        self.keys.iter().any(|k| k == key)
+    }
+}
+
+/// Decodes only the fields of `p` from a stored body (plus `id` when `p` reads it),
+/// stepping over the rest without allocating. The body is checked exactly as by
+/// [`decode_record`]: a body that fails a full decode fails this one too. Used to evaluate
+/// filters and aggregations on the fields they read; a filter's matches are then decoded
+/// in full.
+pub(crate) fn decode_projected(bytes: &[u8], id: Option<Uuid>, p: &Projection) -> Result<Record> {
+    record_flags(bytes)?;
+    let mut r = Reader::new(&bytes[2..]);
+    let n = r.count(2)?;
+    let mut record = Record::new();
+    for _ in 0..n {
+        let k = r.str()?;
+        if p.wants(k) {
+            let v = r.value(1)?;
+            record.insert(k, v);
+        } else {
+            r.skip_value(1)?;
+        }
+    }
+    if !r.is_empty() {
+        return Err(Error::corrupted("record encoding: trailing bytes"));
+    }
+    if p.wants_id
+        && let Some(id) = id
+    {
         record.insert(ID_FIELD, Value::Uuid(id));
     }
-    Ok(DecodedRecord { flags, record })
+    Ok(record)
 }
 
 /// Decodes a free-standing value written by [`encode_standalone`].
@@ -364,5 +520,103 @@ pub mod codec {
     /// Decodes one value written by [`encode_value`]; untrusted input is fine.
     pub fn decode_value(bytes: &[u8]) -> Result<Value> {
         decode_standalone(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Record {
+        let nested: BTreeMap<String, Value> = [
+            ("city".to_string(), Value::String("Oslo".into())),
+            ("zip".to_string(), Value::Int(150)),
+        ]
+        .into_iter()
+        .collect();
+        Record::new()
+            .with("a", 1)
+            .with("a.b", "dotted")
+            .with("address", Value::Dictionary(nested))
+            .with("tags", Value::Array(vec!["x".into(), "y".into()]))
+            .with("when", Value::Date(Timestamp::new(5, 7)))
+            .with("v", Value::Vector(vec![1.0, 2.0]))
+            .with("blob", Value::Data(vec![0, 1, 2]))
+            .with("u", Value::Uuid(Uuid::from_u128(9)))
+            .with("n", Value::Null)
+            .with("f", 2.5)
+            .with("t", true)
+    }
+
+    #[test]
+    fn a_projection_answers_every_path_it_was_built_from_as_the_whole_record_does() {
+        let id = Uuid::from_u128(42);
+        let bytes = encode_record(&sample(), 0).unwrap();
+        let full = decode_record(&bytes, Some(id)).unwrap().record;
+        let paths = [
+            "a",
+            "a.b",
+            "address.city",
+            "address.zip",
+            "address",
+            "tags.1",
+            "tags.9",
+            "when",
+            "v",
+            "blob",
+            "u",
+            "n",
+            "f",
+            "t",
+            "id",
+            "missing",
+            "missing.deeper",
+            "a.b.c",
+        ];
+        for p in paths {
+            let proj = decode_projected(&bytes, Some(id), &Projection::of([p])).unwrap();
+            assert_eq!(proj.get_path(p), full.get_path(p), "{p}");
+        }
+        let all = decode_projected(&bytes, Some(id), &Projection::of(paths)).unwrap();
+        assert_eq!(all, full);
+        let none = decode_projected(&bytes, Some(id), &Projection::of([])).unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn a_projected_decode_fails_exactly_where_a_full_decode_fails() {
+        let bytes = encode_record(&sample(), 0).unwrap();
+        let empty = Projection::of([]);
+        // Every truncation and every single-byte change: both decoders agree on success.
+        for cut in 0..bytes.len() {
+            let b = &bytes[..cut];
+            assert_eq!(
+                decode_record(b, None).is_ok(),
+                decode_projected(b, None, &empty).is_ok(),
+                "cut at {cut}"
+            );
+        }
+        for at in 0..bytes.len() {
+            for x in [0x00, 0x01, 0x05, 0x09, 0x0A, 0x0C, 0x7F, 0x80, 0xC3, 0xFF] {
+                let mut b = bytes.clone();
+                b[at] = x;
+                assert_eq!(
+                    decode_record(&b, None).is_ok(),
+                    decode_projected(&b, None, &empty).is_ok(),
+                    "byte {at} set to {x:#04x}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bulk_built_records_equal_field_by_field_inserts() {
+        let r = sample();
+        let bytes = encode_record(&r, 0).unwrap();
+        let id = Uuid::from_u128(3);
+        let mut want = r.clone();
+        want.insert(ID_FIELD, Value::Uuid(id));
+        assert_eq!(decode_record(&bytes, Some(id)).unwrap().record, want);
+        assert_eq!(decode_record(&bytes, None).unwrap().record, r);
     }
 }

@@ -715,11 +715,12 @@ pub(crate) fn bm25_term(idf: f64, tf: f64, dl: f64, avgdl: f64) -> f64 {
     idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * dl / avgdl))
 }
 
-/// Calls `f(id, tf)` for each posting of `term`, in id order.
+/// Reads `term`'s postings, in id order, as `(id, term index, tf)` onto `out`.
 fn scan_postings<T: ReadableTable<&'static [u8], &'static [u8]>>(
     table: &T,
     term: &str,
-    mut f: impl FnMut(u128, u32),
+    i: u32,
+    out: &mut Vec<(u128, u32, u32)>,
 ) -> Result<()> {
     let (lo, hi) = posting_range(term);
     let want = lo.len() + 16;
@@ -735,32 +736,159 @@ fn scan_postings<T: ReadableTable<&'static [u8], &'static [u8]>>(
                     k.len()
                 ))
             })?;
-        f(id, u32_of(v.value(), "term frequency")?);
+        out.push((id, i, u32_of(v.value(), "term frequency")?));
     }
     Ok(())
 }
 
-/// A candidate document: which query words it matched, and its (term, tf) pairs.
+/// The candidates of a query while it is evaluated, in structure-of-arrays form so a
+/// candidate costs no allocation of its own: ids in ascending order, the query words each
+/// matched (a bit mask), the indexes of the ones still in the running, and every
+/// (candidate, term, tf) hit in one flat list.
 #[derive(Default)]
-struct Candidate {
-    mask: u64,
-    hits: Vec<(usize, u32)>,
+struct Candidates {
+    ids: Vec<u128>,
+    masks: Vec<u64>,
+    live: Vec<u32>,
+    hits: Vec<(u32, u32, u32)>,
 }
 
+impl Candidates {
+    /// Builds the candidates from postings (any order): one per distinct id.
+    fn from_postings(mut postings: Vec<(u128, u32, u32)>, terms: &[(String, u64, u64)]) -> Self {
+        postings.sort_unstable_by_key(|p| p.0);
+        let mut c = Candidates::default();
+        for (id, i, tf) in postings {
+            if c.ids.last() != Some(&id) {
+                c.live.push(c.ids.len() as u32);
+                c.ids.push(id);
+                c.masks.push(0);
+            }
+            let at = c.ids.len() - 1;
+            c.masks[at] |= terms[i as usize].2;
+            c.hits.push((at as u32, i, tf));
+        }
+        c
+    }
+
+    /// Records postings of term `i` (in id order) for the candidates still live.
+    fn add_sorted(&mut self, postings: &[(u128, u32, u32)], mask: u64) {
+        let mut pos = 0;
+        for &(id, i, tf) in postings {
+            let ids = &self.ids;
+            pos += self.live[pos..].partition_point(|&c| ids[c as usize] < id);
+            let Some(&c) = self.live.get(pos) else {
+                return;
+            };
+            if self.ids[c as usize] == id {
+                self.masks[c as usize] |= mask;
+                self.hits.push((c, i, tf));
+            }
+        }
+    }
+
+    /// Keeps the live candidates whose mask has `bit`.
+    fn require(&mut self, bit: u64) {
+        let masks = &self.masks;
+        self.live.retain(|&c| masks[c as usize] & bit != 0);
+    }
+}
+
+/// A full-text query's matches, ranked: [`Iterator::next`] yields them best first
+/// (highest score, then lowest id), scoring every match but naming the matched terms of
+/// only the hits actually taken, so a caller that wants a page pays for a page.
+pub(crate) struct Ranking {
+    terms: Vec<String>,
+    /// Per live candidate (in `ids` order), its range in `hits`.
+    spans: Vec<(u32, u32)>,
+    /// Term indexes of each candidate's hits, in term byte order.
+    hits: Vec<u32>,
+    heap: std::collections::BinaryHeap<Scored>,
+}
+
+/// A scored candidate; the heap's greatest is the best hit.
+struct Scored {
+    score: f64,
+    id: u128,
+    cand: u32,
+}
+
+impl PartialEq for Scored {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Scored {}
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Scored {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        // Higher score first, then lower id: the search order.
+        self.score
+            .total_cmp(&o.score)
+            .then_with(|| o.id.cmp(&self.id))
+    }
+}
+
+impl Ranking {
+    fn empty() -> Ranking {
+        Ranking {
+            terms: Vec::new(),
+            spans: Vec::new(),
+            hits: Vec::new(),
+            heap: std::collections::BinaryHeap::new(),
+        }
+    }
+}
+
+impl Iterator for Ranking {
+    type Item = FtsHit;
+
+    fn next(&mut self) -> Option<FtsHit> {
+        let s = self.heap.pop()?;
+        let (from, to) = self.spans[s.cand as usize];
+        Some(FtsHit {
+            id: Uuid::from_u128(s.id),
+            score: s.score,
+            matched_terms: self.hits[from as usize..to as usize]
+                .iter()
+                .map(|&i| self.terms[i as usize].clone())
+                .collect(),
+        })
+    }
+}
+
+/// Candidates at or above this share of the index's documents (1 in this many) read their
+/// lengths by walking the length entries in id order, not one look-up each.
+const LENGTH_SCAN_SHARE: usize = 16;
+
 /// Runs a query against the index and returns every match, ranked (see the module docs).
-///
-/// `MatchMode::All`: a record must match every query word (a prefix word matches if any
-/// expansion does); `MatchMode::Any`: at least one. Query errors are `InvalidQuery`
-/// ([`parse_query`], and a prefix with more than [`MAX_PREFIX_EXPANSIONS`] expansions).
+#[cfg(test)]
 pub(crate) fn search<T: ReadableTable<&'static [u8], &'static [u8]>>(
     table: &T,
     query: &str,
     mode: MatchMode,
 ) -> Result<Vec<FtsHit>> {
+    Ok(rank(table, query, mode)?.collect())
+}
+
+/// Runs a query against the index: every match, scored, to be taken best first.
+///
+/// `MatchMode::All`: a record must match every query word (a prefix word matches if any
+/// expansion does); `MatchMode::Any`: at least one. Query errors are `InvalidQuery`
+/// ([`parse_query`], and a prefix with more than [`MAX_PREFIX_EXPANSIONS`] expansions).
+pub(crate) fn rank<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    table: &T,
+    query: &str,
+    mode: MatchMode,
+) -> Result<Ranking> {
     let words = parse_query(query)?;
     let st = stats(table)?;
     if st.docs == 0 {
-        return Ok(Vec::new());
+        return Ok(Ranking::empty());
     }
 
     // Expand each word to the index terms it matches: (term, df, mask of words).
@@ -796,95 +924,160 @@ pub(crate) fn search<T: ReadableTable<&'static [u8], &'static [u8]>>(
         }
     }
 
-    let mut cands: HashMap<u128, Candidate> = HashMap::new();
-    match mode {
+    let cands = match mode {
         MatchMode::Any => {
-            for (i, (term, _, mask)) in terms.iter().enumerate() {
-                scan_postings(table, term, |id, tf| {
-                    let c = cands.entry(id).or_default();
-                    c.mask |= mask;
-                    c.hits.push((i, tf));
-                })?;
+            let mut postings = Vec::new();
+            for (i, (term, _, _)) in terms.iter().enumerate() {
+                scan_postings(table, term, i as u32, &mut postings)?;
             }
+            Candidates::from_postings(postings, &terms)
         }
         MatchMode::All => {
             if word_terms.iter().any(Vec::is_empty) {
-                return Ok(Vec::new());
+                return Ok(Ranking::empty());
             }
             // Rarest word first: it bounds the candidates every later word narrows.
             let mut order: Vec<usize> = (0..words.len()).collect();
             order.sort_by_key(|&w| word_terms[w].iter().map(|&i| terms[i].1).sum::<u64>());
             let mut done = vec![false; terms.len()];
+            let mut cands = Candidates::default();
             for (step, &w) in order.iter().enumerate() {
-                for &i in &word_terms[w] {
-                    if std::mem::replace(&mut done[i], true) {
-                        continue;
+                if step == 0 {
+                    let mut postings = Vec::new();
+                    for &i in &word_terms[w] {
+                        done[i] = true;
+                        scan_postings(table, &terms[i].0, i as u32, &mut postings)?;
                     }
-                    let (term, df, mask) = (&terms[i].0, terms[i].1, terms[i].2);
-                    if step == 0 {
-                        scan_postings(table, term, |id, tf| {
-                            let c = cands.entry(id).or_default();
-                            c.mask |= mask;
-                            c.hits.push((i, tf));
-                        })?;
-                    } else if (cands.len() as u64).saturating_mul(LOOKUP_FACTOR) < df {
-                        let ids: Vec<u128> = cands.keys().copied().collect();
-                        for id in ids {
-                            if let Some(v) = table.get(posting_key(term, id).as_slice())? {
-                                let tf = u32_of(v.value(), "term frequency")?;
-                                if let Some(c) = cands.get_mut(&id) {
-                                    c.mask |= mask;
-                                    c.hits.push((i, tf));
+                    cands = Candidates::from_postings(postings, &terms);
+                } else {
+                    let mut postings = Vec::new();
+                    for &i in &word_terms[w] {
+                        if std::mem::replace(&mut done[i], true) {
+                            continue;
+                        }
+                        let (term, df, mask) = (&terms[i].0, terms[i].1, terms[i].2);
+                        if (cands.live.len() as u64).saturating_mul(LOOKUP_FACTOR) < df {
+                            for k in 0..cands.live.len() {
+                                let c = cands.live[k];
+                                let id = cands.ids[c as usize];
+                                if let Some(v) = table.get(posting_key(term, id).as_slice())? {
+                                    let tf = u32_of(v.value(), "term frequency")?;
+                                    cands.masks[c as usize] |= mask;
+                                    cands.hits.push((c, i as u32, tf));
                                 }
                             }
+                        } else {
+                            postings.clear();
+                            scan_postings(table, term, i as u32, &mut postings)?;
+                            cands.add_sorted(&postings, mask);
                         }
-                    } else {
-                        scan_postings(table, term, |id, tf| {
-                            if let Some(c) = cands.get_mut(&id) {
-                                c.mask |= mask;
-                                c.hits.push((i, tf));
-                            }
-                        })?;
                     }
                 }
-                let bit = 1u64 << w;
-                cands.retain(|_, c| c.mask & bit != 0);
-                if cands.is_empty() {
-                    return Ok(Vec::new());
+                cands.require(1u64 << w);
+                if cands.live.is_empty() {
+                    return Ok(Ranking::empty());
                 }
             }
+            cands
+        }
+    };
+
+    // Document lengths of the live candidates, in their (id) order.
+    let missing = |id: u128| {
+        Error::corrupted(format!(
+            "full-text posting for record {} has no length entry",
+            Uuid::from_u128(id)
+        ))
+    };
+    let mut lengths: Vec<u32> = Vec::with_capacity(cands.live.len());
+    if cands.live.len().saturating_mul(LENGTH_SCAN_SHARE) >= st.docs as usize {
+        let (Some(&first), Some(&last)) = (cands.live.first(), cands.live.last()) else {
+            return Ok(Ranking::empty());
+        };
+        let (lo, hi) = (
+            doc_key(cands.ids[first as usize]),
+            doc_key(cands.ids[last as usize]),
+        );
+        let mut want = cands.live.iter().map(|&c| cands.ids[c as usize]).peekable();
+        for item in table.range::<&[u8]>(lo.as_slice()..=hi.as_slice())? {
+            let Some(&next) = want.peek() else { break };
+            let (k, v) = item?;
+            let id = id_of(&k.value()[1..])
+                .ok_or_else(|| Error::corrupted("full-text length key is not 17 bytes"))?;
+            if id < next {
+                continue;
+            }
+            if id > next {
+                return Err(missing(next));
+            }
+            lengths.push(u32_of(v.value(), "document length")?);
+            want.next();
+        }
+        if let Some(next) = want.next() {
+            return Err(missing(next));
+        }
+    } else {
+        for &c in &cands.live {
+            let id = cands.ids[c as usize];
+            let dl = table
+                .get(doc_key(id).as_slice())?
+                .map(|v| u32_of(v.value(), "document length"))
+                .transpose()?
+                .ok_or_else(|| missing(id))?;
+            lengths.push(dl);
         }
     }
+
+    // Each live candidate's hits, grouped and in term byte order (the order scores are
+    // summed in, so equal documents get bit-identical scores).
+    let mut rank_of = vec![0u32; terms.len()];
+    {
+        let mut by_text: Vec<usize> = (0..terms.len()).collect();
+        by_text.sort_unstable_by(|&a, &b| terms[a].0.cmp(&terms[b].0));
+        for (r, i) in by_text.into_iter().enumerate() {
+            rank_of[i] = r as u32;
+        }
+    }
+    let mut slot_of = vec![u32::MAX; cands.ids.len()];
+    for (s, &c) in cands.live.iter().enumerate() {
+        slot_of[c as usize] = s as u32;
+    }
+    let mut hits: Vec<(u32, u32, u32)> = cands
+        .hits
+        .iter()
+        .filter(|h| slot_of[h.0 as usize] != u32::MAX)
+        .map(|&(c, i, tf)| (slot_of[c as usize], i, tf))
+        .collect();
+    hits.sort_unstable_by_key(|&(s, i, _)| (u64::from(s) << 32) | u64::from(rank_of[i as usize]));
 
     let n = st.docs as f64;
     let avgdl = st.tokens as f64 / n;
     let idfs: Vec<f64> = terms.iter().map(|t| idf(n, t.1 as f64)).collect();
-    let mut out = Vec::with_capacity(cands.len());
-    for (id, mut c) in cands {
-        let dl = table
-            .get(doc_key(id).as_slice())?
-            .map(|v| u32_of(v.value(), "document length"))
-            .transpose()?
-            .ok_or_else(|| {
-                Error::corrupted(format!(
-                    "full-text posting for record {} has no length entry",
-                    Uuid::from_u128(id)
-                ))
-            })?;
-        c.hits
-            .sort_unstable_by(|a, b| terms[a.0].0.cmp(&terms[b.0].0));
+    let mut spans = Vec::with_capacity(cands.live.len());
+    let mut scored = Vec::with_capacity(cands.live.len());
+    let mut at = 0usize;
+    for (s, &c) in cands.live.iter().enumerate() {
+        let from = at;
+        let dl = f64::from(lengths[s]);
         let mut score = 0.0;
-        for &(i, tf) in &c.hits {
-            score += bm25_term(idfs[i], f64::from(tf), f64::from(dl), avgdl);
+        while at < hits.len() && hits[at].0 == s as u32 {
+            let (_, i, tf) = hits[at];
+            score += bm25_term(idfs[i as usize], f64::from(tf), dl, avgdl);
+            at += 1;
         }
-        out.push(FtsHit {
-            id: Uuid::from_u128(id),
+        spans.push((from as u32, at as u32));
+        scored.push(Scored {
             score,
-            matched_terms: c.hits.iter().map(|&(i, _)| terms[i].0.clone()).collect(),
+            id: cands.ids[c as usize],
+            cand: s as u32,
         });
     }
-    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-    Ok(out)
+    Ok(Ranking {
+        terms: terms.into_iter().map(|t| t.0).collect(),
+        spans,
+        hits: hits.into_iter().map(|h| h.1).collect(),
+        heap: scored.into(),
+    })
 }
 
 // ---------------------------------------------------------------------------------------

@@ -622,11 +622,175 @@ struct Group {
     accs: Vec<Acc>,
 }
 
+fn new_accs(a: &Aggregate) -> Vec<Acc> {
+    a.aggregates.iter().map(|(_, f)| Acc::new(f)).collect()
+}
+
+/// The fields grouping and the aggregates read.
+fn needed_fields(a: &Aggregate) -> Vec<&str> {
+    a.group_by
+        .iter()
+        .map(String::as_str)
+        .chain(a.aggregates.iter().filter_map(|(_, f)| f.field()))
+        .collect()
+}
+
+/// Folds one matching record into its group.
+fn add_record(
+    a: &Aggregate,
+    groups: &mut BTreeMap<Vec<KeyPart>, Group>,
+    id: Uuid,
+    r: &Record,
+) -> Result<()> {
+    let values: Vec<Option<&Value>> = a.group_by.iter().map(|g| r.get_path(g)).collect();
+    let key: Vec<KeyPart> = values.iter().map(|v| KeyPart::of(*v)).collect();
+    let group = groups.entry(key).or_insert_with(|| Group {
+        shown: values
+            .iter()
+            .map(|v| v.cloned().unwrap_or(Value::Null))
+            .collect(),
+        accs: new_accs(a),
+    });
+    for (shown, v) in group.shown.iter_mut().zip(&values) {
+        if let Some(v) = v
+            && exact_cmp(v, shown) == Ordering::Less
+        {
+            *shown = (*v).clone();
+        }
+    }
+    for (acc, (alias, f)) in group.accs.iter_mut().zip(&a.aggregates) {
+        acc.add(alias, f, r, id)?;
+    }
+    Ok(())
+}
+
+/// The value a leading index component stands for, when the component alone determines
+/// it exactly and every record under it is in one group showing that value: bools,
+/// strings, uuids, and null-or-missing (one group, shown as null). Numbers are not: `3`
+/// and `3.0` share a key but a group shows the int only if it holds one, and dates keep
+/// more precision than their key. `None` for those and for every other kind.
+fn exact_component_value(c: &[u8]) -> Option<Value> {
+    use crate::engine::index_keys::{TAG_BOOL, TAG_NONE, TAG_STR, TAG_UUID};
+    let (&tag, body) = c.split_first()?;
+    match tag {
+        TAG_BOOL => match body {
+            [0] => Some(Value::Bool(false)),
+            [1] => Some(Value::Bool(true)),
+            _ => None,
+        },
+        TAG_STR => {
+            let inner = body.strip_suffix(&[0, 0])?;
+            let mut bytes = Vec::with_capacity(inner.len());
+            let mut i = 0;
+            while i < inner.len() {
+                bytes.push(inner[i]);
+                if inner[i] == 0 {
+                    // `00` is stored escaped as `00 FF`.
+                    if inner.get(i + 1) != Some(&0xFF) {
+                        return None;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            String::from_utf8(bytes).ok().map(Value::String)
+        }
+        TAG_UUID => Some(Value::Uuid(Uuid::from_bytes(body.try_into().ok()?))),
+        TAG_NONE if body.is_empty() => Some(Value::Null),
+        _ => None,
+    }
+}
+
+/// Group-by counts read off an index instead of the records: with no filter, one group-by
+/// field that leads an ordered index, and only `count` aggregates, each run of equal
+/// leading components is one group and its length the group's count (an ordered index
+/// holds exactly one sort entry per live record, under the component of
+/// `get_path(field)`, the value grouping reads). Runs whose component does not determine
+/// the group's value exactly ([`exact_component_value`]) are folded record by record, as
+/// the scan would. Returns false, having done nothing, when the shape does not fit.
+fn index_only_groups(
+    tx: &ReadTx,
+    a: &Aggregate,
+    groups: &mut BTreeMap<Vec<KeyPart>, Group>,
+) -> Result<bool> {
+    use crate::engine::encoding::{FLAG_SOFT_DELETED, Projection, decode_projected, record_flags};
+    use crate::engine::index_keys::{ALIAS_TAG, entry_id};
+    use redb::ReadableTable;
+
+    let [field] = a.group_by.as_slice() else {
+        return Ok(false);
+    };
+    if a.query.filter.is_some() || a.aggregates.iter().any(|(_, f)| *f != AggregateFn::Count) {
+        return Ok(false);
+    }
+    let Some((index, records)) = tx.ordered_index_led_by(&a.query.collection, field)? else {
+        return Ok(false);
+    };
+    let bad = |what: &str| Error::corrupted(format!("index on {field:?}: {what}"));
+    let proj = Projection::of([field.as_str()]);
+    let flush = |groups: &mut BTreeMap<Vec<KeyPart>, Group>, v: Value, n: u64| {
+        if n == 0 {
+            return;
+        }
+        let group = groups
+            .entry(vec![KeyPart::of(Some(&v))])
+            .or_insert_with(|| Group {
+                shown: vec![v],
+                accs: new_accs(a),
+            });
+        for acc in &mut group.accs {
+            if let Acc::Count(c) = acc {
+                *c += n;
+            }
+        }
+    };
+    // The current run: its component, its value when exact, and its length.
+    let mut run: Option<(Vec<u8>, Option<Value>, u64)> = None;
+    for item in index.iter()? {
+        let (k, _) = item?;
+        let k = k.value();
+        if k.first() == Some(&ALIAS_TAG) {
+            break; // alias entries repeat records already counted
+        }
+        let clen = super::plan::component_len(k).ok_or_else(|| bad("a key does not parse"))?;
+        let comp = &k[..clen];
+        if run.as_ref().is_none_or(|(c, _, _)| c.as_slice() != comp) {
+            if let Some((_, Some(v), n)) = run.take() {
+                flush(groups, v, n);
+            }
+            run = Some((comp.to_vec(), exact_component_value(comp), 0));
+        }
+        let Some((_, exact, n)) = run.as_mut() else {
+            continue;
+        };
+        if exact.is_some() {
+            *n += 1;
+            continue;
+        }
+        let id = entry_id(k).ok_or_else(|| bad("an entry is shorter than an id"))?;
+        let live = records.get(id.as_u128())?;
+        let bytes = live
+            .as_ref()
+            .map(|v| v.value())
+            .filter(|b| record_flags(b).is_ok_and(|f| f & FLAG_SOFT_DELETED == 0))
+            .ok_or_else(|| {
+                bad(&format!(
+                    "an entry points at record {id}, which is not live"
+                ))
+            })?;
+        let r = decode_projected(bytes, Some(id), &proj)?;
+        add_record(a, groups, id, &r)?;
+    }
+    if let Some((_, Some(v), n)) = run {
+        flush(groups, v, n);
+    }
+    Ok(true)
+}
+
 /// Runs an aggregation on a snapshot.
 pub(crate) fn run(tx: &ReadTx, a: &Aggregate) -> Result<Vec<Record>> {
     a.validate()?;
     let mut groups: BTreeMap<Vec<KeyPart>, Group> = BTreeMap::new();
-    let new_accs = || a.aggregates.iter().map(|(_, f)| Acc::new(f)).collect();
     if a.group_by.is_empty() {
         // The one global group exists even when nothing matches (SQL's `count(*)` of an
         // empty table is one row holding 0).
@@ -634,32 +798,18 @@ pub(crate) fn run(tx: &ReadTx, a: &Aggregate) -> Result<Vec<Record>> {
             Vec::new(),
             Group {
                 shown: Vec::new(),
-                accs: new_accs(),
+                accs: new_accs(a),
             },
         );
     }
-    tx.for_each_match(&a.query, |id, r| {
-        let values: Vec<Option<&Value>> = a.group_by.iter().map(|g| r.get_path(g)).collect();
-        let key: Vec<KeyPart> = values.iter().map(|v| KeyPart::of(*v)).collect();
-        let group = groups.entry(key).or_insert_with(|| Group {
-            shown: values
-                .iter()
-                .map(|v| v.cloned().unwrap_or(Value::Null))
-                .collect(),
-            accs: new_accs(),
-        });
-        for (shown, v) in group.shown.iter_mut().zip(&values) {
-            if let Some(v) = v
-                && exact_cmp(v, shown) == Ordering::Less
-            {
-                *shown = (*v).clone();
-            }
-        }
-        for (acc, (alias, f)) in group.accs.iter_mut().zip(&a.aggregates) {
-            acc.add(alias, f, &r, id)?;
-        }
-        Ok(true)
-    })?;
+    if !index_only_groups(tx, a, &mut groups)? {
+        // Records are decoded with only the fields grouping and the aggregates read.
+        let needed = needed_fields(a);
+        tx.for_each_match_projected(&a.query, &needed, |id, r| {
+            add_record(a, &mut groups, id, &r)?;
+            Ok(true)
+        })?;
+    }
 
     let mut rows: Vec<Record> = Vec::with_capacity(groups.len());
     for (_, g) in groups {

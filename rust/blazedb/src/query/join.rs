@@ -401,11 +401,39 @@ enum Strategy {
     /// No left record with a key has been seen yet.
     Undecided,
     /// Index nested loop: the ids of the right records matched so far (for right and full
-    /// joins).
-    Index(HashSet<Uuid>),
+    /// joins), and the pairs each cacheable key's lookup gave, for the next left record
+    /// with that key.
+    Index(HashSet<Uuid>, HashMap<LookupKey, Vec<(Uuid, Record)>>),
     /// Hash join.
     Hash(HashSide),
 }
+
+/// A join key whose lookup answer can be reused for every left record with the same key:
+/// kinds whose equality to a stored value depends only on the value itself, exactly (a
+/// date or double is not cached: the 1 ms tolerance of the date-number rule makes a
+/// probe's answer depend on digits a cache key would have to reproduce bit for bit).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum LookupKey {
+    Str(String),
+    Uuid(Uuid),
+    Int(i64),
+    Bool(bool),
+}
+
+impl LookupKey {
+    fn of(v: &Value) -> Option<LookupKey> {
+        Some(match v {
+            Value::String(s) => LookupKey::Str(s.clone()),
+            Value::Uuid(u) => LookupKey::Uuid(*u),
+            Value::Int(i) => LookupKey::Int(*i),
+            Value::Bool(b) => LookupKey::Bool(*b),
+            _ => return None,
+        })
+    }
+}
+
+/// Most distinct keys whose lookup answers a join keeps for reuse.
+const LOOKUP_CACHE_KEYS: usize = 4096;
 
 /// The index lookup of the right side: `Some(records whose field equals the value)`, or
 /// `None` when no index can answer (the arguments are collection, field, value).
@@ -443,15 +471,26 @@ pub(crate) fn run(
             match lookup(j.right.collection(), &j.right_field, key)? {
                 Some(found) => {
                     let mut matched = HashSet::new();
-                    emit_indexed(j, lid, &lrec, key, found, &mut matched, &mut rows)?;
-                    strategy = Strategy::Index(matched);
+                    let mut cache = HashMap::new();
+                    let pairs = indexed_pairs(j, key, found)?;
+                    emit_pairs(j, lid, &lrec, &pairs, &mut matched, &mut rows);
+                    if let Some(k) = LookupKey::of(key) {
+                        cache.insert(k, pairs);
+                    }
+                    strategy = Strategy::Index(matched, cache);
                     return Ok(true);
                 }
                 None => strategy = Strategy::Hash(HashSide::build(right, j)?),
             }
         }
         match &mut strategy {
-            Strategy::Index(matched) => {
+            Strategy::Index(matched, cache) => {
+                // Left records sharing a key (many issues, one reporter) share one probe.
+                let ck = LookupKey::of(key);
+                if let Some(pairs) = ck.as_ref().and_then(|k| cache.get(k)) {
+                    emit_pairs(j, lid, &lrec, pairs, matched, &mut rows);
+                    return Ok(true);
+                }
                 let found =
                     lookup(j.right.collection(), &j.right_field, key)?.ok_or_else(|| {
                         Error::IndexNotFound(format!(
@@ -460,7 +499,13 @@ pub(crate) fn run(
                             j.right_field
                         ))
                     })?;
-                emit_indexed(j, lid, &lrec, key, found, matched, &mut rows)?;
+                let pairs = indexed_pairs(j, key, found)?;
+                emit_pairs(j, lid, &lrec, &pairs, matched, &mut rows);
+                if let Some(k) = ck
+                    && cache.len() < LOOKUP_CACHE_KEYS
+                {
+                    cache.insert(k, pairs);
+                }
             }
             Strategy::Hash(side) => {
                 let hits = side.probe(key, &j.right_field);
@@ -506,7 +551,7 @@ pub(crate) fn run(
                     rows.push((true, None, Some(rid)), row);
                 }
             }
-            Strategy::Index(matched) => {
+            Strategy::Index(matched, _) => {
                 emit_unmatched_right(right, j, &matched, &mut rows)?;
             }
             Strategy::Undecided => {
@@ -517,18 +562,10 @@ pub(crate) fn run(
     Ok(rows.finish(j.offset, j.limit))
 }
 
-/// Emits the pairs of one left record with the records an index lookup returned, keeping
-/// those that pass the right filter and really are equal (the lookup is trusted for speed,
-/// not for correctness).
-fn emit_indexed(
-    j: &Join,
-    lid: Uuid,
-    lrec: &Record,
-    key: &Value,
-    found: Vec<Record>,
-    matched: &mut HashSet<Uuid>,
-    rows: &mut Rows,
-) -> Result<()> {
+/// The right records an index lookup returned for `key` that pass the right filter and
+/// really are equal (the lookup is trusted for speed, not for correctness), by id, each
+/// once.
+fn indexed_pairs(j: &Join, key: &Value, found: Vec<Record>) -> Result<Vec<(Uuid, Record)>> {
     let mut pairs: Vec<(Uuid, Record)> = Vec::with_capacity(found.len());
     for r in found {
         let equal = key_of(&r, &j.right_field).is_some_and(|rk| values_equal(key, rk));
@@ -539,6 +576,19 @@ fn emit_indexed(
     // One record may come back twice from a multi-valued index; pair it once.
     pairs.sort_unstable_by_key(|(id, _)| *id);
     pairs.dedup_by_key(|(id, _)| *id);
+    Ok(pairs)
+}
+
+/// Emits the pairs of one left record with its [`indexed_pairs`], or the left record alone
+/// when there are none and the join keeps it.
+fn emit_pairs(
+    j: &Join,
+    lid: Uuid,
+    lrec: &Record,
+    pairs: &[(Uuid, Record)],
+    matched: &mut HashSet<Uuid>,
+    rows: &mut Rows,
+) {
     if pairs.is_empty() {
         if j.kind.keeps_left() {
             let row = JoinedRow {
@@ -547,19 +597,18 @@ fn emit_indexed(
             };
             rows.push((false, Some(lid), None), row);
         }
-        return Ok(());
+        return;
     }
     for (rid, rrec) in pairs {
         if j.kind.keeps_right() {
-            matched.insert(rid);
+            matched.insert(*rid);
         }
         let row = JoinedRow {
             left: Some(lrec.clone()),
-            right: Some(rrec),
+            right: Some(rrec.clone()),
         };
-        rows.push((false, Some(lid), Some(rid)), row);
+        rows.push((false, Some(lid), Some(*rid)), row);
     }
-    Ok(())
 }
 
 /// Emits every right record (passing the right filter) whose id is not in `matched`.

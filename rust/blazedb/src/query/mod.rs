@@ -20,7 +20,9 @@ pub use join::{Join, JoinKind, JoinedRow};
 pub use plan::{Explain, Strategy};
 
 use crate::engine::RecordKey;
-use crate::engine::encoding::{FLAG_SOFT_DELETED, decode_record, record_flags};
+use crate::engine::encoding::{
+    FLAG_SOFT_DELETED, Projection, decode_projected, decode_record, record_flags,
+};
 use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::value::Value;
@@ -138,6 +140,114 @@ impl Ord for Ranked {
     }
 }
 
+/// How candidates are read: which filter they must pass and which fields the consumer
+/// needs.
+///
+/// The filter is evaluated on a projected decode holding only the fields it reads
+/// ([`Projection`]), so a record it rejects costs one pass over its bytes and no
+/// allocation beyond those fields; only records that pass are decoded in full. A consumer
+/// that reads only some fields (aggregation, counts) asks for an `output` projection and
+/// gets records holding just those fields (and the filter's), decoded once.
+///
+/// Results are those of decoding in full and calling [`Filter::matches`]: `get_path` on a
+/// projection returns what it returns on the whole record for every path the projection
+/// was built from, and a projected decode fails on exactly the bodies a full decode fails
+/// on.
+pub(crate) struct Reading<'f> {
+    filter: Option<&'f Filter>,
+    /// The filter's fields; `None` when the filter reads so many fields that a projection
+    /// would cost about as much as the full decode it tries to avoid.
+    filter_proj: Option<Projection>,
+    output: Option<Projection>,
+}
+
+/// Filters reading more distinct top-level fields than this are evaluated on the full
+/// record: the projection would decode most of the body anyway.
+const MAX_PROJECTED_FILTER_FIELDS: usize = 4;
+
+impl<'f> Reading<'f> {
+    /// Whole records passing `filter`.
+    pub(crate) fn new(filter: Option<&'f Filter>) -> Self {
+        let filter_proj = filter.and_then(|f| {
+            let fields = f.fields();
+            let p = Projection::of(fields.iter().copied());
+            (p.len() <= MAX_PROJECTED_FILTER_FIELDS).then_some(p)
+        });
+        Reading {
+            filter,
+            filter_proj,
+            output: None,
+        }
+    }
+
+    /// Records passing `filter`, holding only the fields `fields` reads (and the filter's).
+    pub(crate) fn projected(filter: Option<&'f Filter>, fields: &[&str]) -> Self {
+        let mut all: Vec<&str> = fields.to_vec();
+        if let Some(f) = filter {
+            all.extend(f.fields());
+        }
+        Reading {
+            filter,
+            filter_proj: None,
+            output: Some(Projection::of(all)),
+        }
+    }
+
+    /// The record stored as `bytes` under `key` if it passes the filter, decoded as asked;
+    /// `None` if the filter rejects it. The caller has checked the tombstone flag.
+    pub(crate) fn read(&self, key: RecordKey, bytes: &[u8]) -> Result<Option<Record>> {
+        let id = Uuid::from_u128(key);
+        if let Some(p) = &self.output {
+            let r = decode_projected(bytes, Some(id), p)?;
+            return Ok(self.filter.is_none_or(|f| f.matches(&r)).then_some(r));
+        }
+        match (self.filter, &self.filter_proj) {
+            (None, _) => Ok(Some(decode_record(bytes, Some(id))?.record)),
+            (Some(f), Some(p)) => {
+                if !f.matches(&decode_projected(bytes, Some(id), p)?) {
+                    return Ok(None);
+                }
+                Ok(Some(decode_record(bytes, Some(id))?.record))
+            }
+            (Some(f), None) => {
+                let r = decode_record(bytes, Some(id))?.record;
+                Ok(f.matches(&r).then_some(r))
+            }
+        }
+    }
+}
+
+/// Calls `visit` for each live record after `after` that passes `reading`'s filter, in id
+/// order, until it returns `false`. Returns how many live records were read.
+pub(crate) fn scan_reading<T: ReadableTable<RecordKey, &'static [u8]>>(
+    t: &T,
+    after: Option<RecordKey>,
+    reading: &Reading<'_>,
+    mut visit: impl FnMut(RecordKey, Record) -> Result<bool>,
+) -> Result<u64> {
+    let range = match after {
+        Some(k) if k == RecordKey::MAX => return Ok(0),
+        Some(k) => t.range(k + 1..)?,
+        None => t.range::<RecordKey>(..)?,
+    };
+    let mut examined = 0;
+    for item in range {
+        let (k, v) = item?;
+        let bytes = v.value();
+        if record_flags(bytes)? & FLAG_SOFT_DELETED != 0 {
+            continue;
+        }
+        examined += 1;
+        let key = k.value();
+        if let Some(record) = reading.read(key, bytes)?
+            && !visit(key, record)?
+        {
+            break;
+        }
+    }
+    Ok(examined)
+}
+
 /// Calls `visit` for each live record whose key is after `after`, in id order, until it
 /// returns `false`.
 pub(crate) fn scan<T: ReadableTable<RecordKey, &'static [u8]>>(
@@ -182,10 +292,11 @@ where
     if limit == 0 {
         return Ok((Vec::new(), 0));
     }
+    let reading = Reading::new(q.filter.as_ref());
     if matches!(plan.access, plan::Access::Ordered { .. }) {
         let mut out = Vec::new();
         let mut skipped = 0;
-        let examined = plan::walk_ordered(plan, t, defs, opener, q, |r| {
+        let examined = plan::walk_ordered(plan, t, defs, opener, q, &reading, |r| {
             if skipped < q.offset {
                 skipped += 1;
             } else {
@@ -197,13 +308,14 @@ where
     }
     let mut examined = 0;
     let rows = collect(q, |visit| {
-        examined = plan::candidates(plan, t, defs, opener, visit)?;
+        examined = plan::candidates(plan, t, defs, opener, &reading, visit)?;
         Ok(())
     })?;
     Ok((rows, examined))
 }
 
-/// Filters, sorts and pages the candidates a source feeds in id order.
+/// Sorts and pages the matches a source feeds in id order (the source has applied the
+/// filter).
 fn collect(
     q: &Query,
     source: impl FnOnce(&mut dyn FnMut(RecordKey, Record) -> Result<bool>) -> Result<()>,
@@ -217,12 +329,10 @@ fn collect(
         let mut out = Vec::new();
         let mut skipped = 0;
         source(&mut |_, r| {
-            if q.matches(&r) {
-                if skipped < q.offset {
-                    skipped += 1;
-                } else {
-                    out.push(r);
-                }
+            if skipped < q.offset {
+                skipped += 1;
+            } else {
+                out.push(r);
             }
             Ok(out.len() < limit)
         })?;
@@ -233,19 +343,17 @@ fn collect(
     let mut all: Vec<Ranked> = Vec::new();
     let bounded = q.limit.is_some();
     source(&mut |k, r| {
-        if q.matches(&r) {
-            let entry = Ranked(sort_slots(q, &r), k, r);
-            if bounded {
-                // Top-k: memory stays at offset + limit entries whatever the match count.
-                if heap.len() < keep {
-                    heap.push(entry);
-                } else if heap.peek().is_some_and(|worst| entry < *worst) {
-                    heap.pop();
-                    heap.push(entry);
-                }
-            } else {
-                all.push(entry);
+        let entry = Ranked(sort_slots(q, &r), k, r);
+        if bounded {
+            // Top-k: memory stays at offset + limit entries whatever the match count.
+            if heap.len() < keep {
+                heap.push(entry);
+            } else if heap.peek().is_some_and(|worst| entry < *worst) {
+                heap.pop();
+                heap.push(entry);
             }
+        } else {
+            all.push(entry);
         }
         Ok(true)
     })?;

@@ -29,9 +29,9 @@ use std::ops::Bound;
 use redb::ReadableTable;
 use uuid::Uuid;
 
-use super::{Filter, Order, Query};
+use super::{Filter, Order, Query, Reading};
 use crate::engine::RecordKey;
-use crate::engine::encoding::{FLAG_SOFT_DELETED, decode_record};
+use crate::engine::encoding::{FLAG_SOFT_DELETED, record_flags};
 use crate::engine::index_keys::{self, ALIAS_TAG, TAG_NONE, TAG_NUM, TAG_STR};
 use crate::engine::indexes::IndexDef;
 use crate::error::{Error, Result};
@@ -109,8 +109,10 @@ impl fmt::Display for Explain {
 #[derive(Clone, Debug)]
 pub(crate) enum Access {
     Scan,
-    /// `(position of the index in the collection's list, range)`.
-    Lookup(Vec<(usize, KeyRange)>),
+    /// Candidate ids: the intersection of one or more unions of ranges, each range
+    /// `(position of the index in the collection's list, range)`. Each union covers every
+    /// record the filter can match, so their intersection does too.
+    Lookup(Vec<Vec<(usize, KeyRange)>>),
     Ordered {
         index: usize,
         /// Entries with a present value of the sort field; `None` when only null or
@@ -139,7 +141,8 @@ pub(crate) struct Plan {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Choice {
     Scan,
-    Lookup(Vec<u64>),
+    /// The index ids of each intersected candidate.
+    Lookup(Vec<Vec<u64>>),
     Ordered(u64),
 }
 
@@ -153,6 +156,15 @@ const CACHE_CAPACITY: usize = 256;
 const LOOKUP_SHARE: f64 = 0.3;
 /// Most key ranges one lookup may expand into (`in` lists times equality fields).
 const MAX_RANGES: usize = 256;
+/// A lookup whose best index yields more candidates than this is intersected with the
+/// other indexes the filter's conjuncts can use (two at most), so that records only one
+/// conjunct allows are never fetched.
+const INTERSECT_ABOVE: u64 = 64;
+/// An index joins the intersection only when it yields at most this many times the best
+/// one's entries: reading an index entry costs a small fraction of fetching a record.
+const INTERSECT_RATIO: u64 = 8;
+/// Most candidates intersected (the best one included).
+const MAX_INTERSECT: usize = 3;
 
 /// The per-handle plan cache.
 #[derive(Debug, Default)]
@@ -792,13 +804,61 @@ pub(crate) fn choose<I: ReadableTable<&'static [u8], &'static [u8]>>(
     let page = q.offset.saturating_add(q.limit.unwrap_or(0)) as u64;
     let ordered = ordered_candidate(defs, &conj, q, None);
     let (access, choice, index, detail, estimated) = match (best, ordered) {
-        (Some((n, c)), ordered) if ordered.is_none() || n <= page.saturating_mul(4) + 1000 => (
-            Access::Lookup(c.parts),
-            Choice::Lookup(c.ids),
-            Some(c.names.join(", ")),
-            c.detail,
-            Some(n),
-        ),
+        (Some((n, c)), ordered) if ordered.is_none() || n <= page.saturating_mul(4) + 1000 => {
+            let mut chosen = vec![c];
+            if n > INTERSECT_ABOVE {
+                let cap = n.saturating_mul(INTERSECT_RATIO).min(budget);
+                let mut more: Vec<(u64, Candidate)> = Vec::new();
+                for other in lookup_candidates(defs, &conj, None) {
+                    if other.ids.iter().any(|id| chosen[0].ids.contains(id)) {
+                        continue;
+                    }
+                    let mut m = 0;
+                    for (i, r) in &other.parts {
+                        m += count_range(tables.get(*i, defs, opener)?, r, cap - m.min(cap))?;
+                        if m >= cap {
+                            break;
+                        }
+                    }
+                    if m < cap {
+                        more.push((m, other));
+                    }
+                }
+                more.sort_by_key(|(m, _)| *m);
+                let mut used: Vec<u64> = chosen[0].ids.clone();
+                for (_, other) in more {
+                    if chosen.len() >= MAX_INTERSECT {
+                        break;
+                    }
+                    if other.ids.iter().all(|id| !used.contains(id)) {
+                        used.extend(&other.ids);
+                        chosen.push(other);
+                    }
+                }
+            }
+            let index = chosen
+                .iter()
+                .map(|c| c.names.join(", "))
+                .collect::<Vec<_>>()
+                .join(" & ");
+            let detail = chosen
+                .iter()
+                .map(|c| c.detail.as_str())
+                .collect::<Vec<_>>()
+                .join(" & ");
+            (
+                Access::Lookup(
+                    chosen
+                        .iter_mut()
+                        .map(|c| std::mem::take(&mut c.parts))
+                        .collect(),
+                ),
+                Choice::Lookup(chosen.iter().map(|c| c.ids.clone()).collect()),
+                Some(index),
+                detail,
+                Some(n),
+            )
+        }
         (_, Some((i, access, detail))) => {
             let est = if always_estimate {
                 Some(estimate_ordered(&access, tables.get(i, defs, opener)?)?)
@@ -870,14 +930,22 @@ fn replay(
             estimated: Some(stored),
             cached: true,
         }),
-        Choice::Lookup(ids) => {
-            let c = lookup_candidates(defs, conj, Some(ids))
-                .into_iter()
-                .find(|c| &c.ids == ids)?;
+        Choice::Lookup(members) => {
+            let mut parts = Vec::with_capacity(members.len());
+            let mut names = Vec::with_capacity(members.len());
+            let mut details = Vec::with_capacity(members.len());
+            for ids in members {
+                let c = lookup_candidates(defs, conj, Some(ids))
+                    .into_iter()
+                    .find(|c| &c.ids == ids)?;
+                parts.push(c.parts);
+                names.push(c.names.join(", "));
+                details.push(c.detail);
+            }
             Some(Plan {
-                access: Access::Lookup(c.parts),
-                index: Some(c.names.join(", ")),
-                detail: c.detail,
+                access: Access::Lookup(parts),
+                index: Some(names.join(" & ")),
+                detail: details.join(" & "),
                 estimated: None,
                 cached: true,
             })
@@ -897,31 +965,36 @@ fn replay(
 
 // ---- execution --------------------------------------------------------------------------
 
-/// Reads the live record stored under `key`; an index entry pointing at nothing or at a
-/// tombstone breaks the index invariant and is reported as corruption.
-fn fetch<T: ReadableTable<RecordKey, &'static [u8]>>(t: &T, key: RecordKey) -> Result<Record> {
-    let id = Uuid::from_u128(key);
+/// Reads the live record stored under `key` as `reading` asks (`None`: its filter rejects
+/// it); an index entry pointing at nothing or at a tombstone breaks the index invariant
+/// and is reported as corruption.
+fn fetch<T: ReadableTable<RecordKey, &'static [u8]>>(
+    t: &T,
+    key: RecordKey,
+    reading: &Reading<'_>,
+) -> Result<Option<Record>> {
     let bad = || {
         Error::corrupted(format!(
-            "an index entry points at record {id}, which is not live"
+            "an index entry points at record {}, which is not live",
+            Uuid::from_u128(key)
         ))
     };
     let v = t.get(key)?.ok_or_else(bad)?;
-    let d = decode_record(v.value(), Some(id))?;
-    if d.flags & FLAG_SOFT_DELETED != 0 {
+    let bytes = v.value();
+    if record_flags(bytes)? & FLAG_SOFT_DELETED != 0 {
         return Err(bad());
     }
-    Ok(d.record)
+    reading.read(key, bytes)
 }
 
-/// Candidate ids of a lookup, deduplicated, in id order.
+/// Candidate ids of one union of ranges, deduplicated, in id order.
 fn lookup_ids<I: ReadableTable<&'static [u8], &'static [u8]>>(
     parts: &[(usize, KeyRange)],
     defs: &[IndexDef],
     opener: &impl Fn(&IndexDef) -> Result<I>,
-) -> Result<BTreeSet<RecordKey>> {
+) -> Result<Vec<RecordKey>> {
     let mut tables = Tables::new(defs.len());
-    let mut ids = BTreeSet::new();
+    let mut ids = Vec::new();
     for (i, r) in parts {
         if is_empty_range(r) {
             continue;
@@ -931,8 +1004,34 @@ fn lookup_ids<I: ReadableTable<&'static [u8], &'static [u8]>>(
             let (k, _) = item?;
             let id = index_keys::entry_id(k.value())
                 .ok_or_else(|| Error::corrupted("an index entry is shorter than an id"))?;
-            ids.insert(id.as_u128());
+            ids.push(id.as_u128());
         }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// Candidate ids of a lookup: the intersection of its unions, in id order.
+fn intersect_ids<I: ReadableTable<&'static [u8], &'static [u8]>>(
+    members: &[Vec<(usize, KeyRange)>],
+    defs: &[IndexDef],
+    opener: &impl Fn(&IndexDef) -> Result<I>,
+) -> Result<Vec<RecordKey>> {
+    let Some((first, rest)) = members.split_first() else {
+        return Ok(Vec::new());
+    };
+    let mut ids = lookup_ids(first, defs, opener)?;
+    for m in rest {
+        if ids.is_empty() {
+            break;
+        }
+        let other = lookup_ids(m, defs, opener)?;
+        let mut j = 0;
+        ids.retain(|id| {
+            j += other[j..].partition_point(|o| o < id);
+            other.get(j) == Some(id)
+        });
     }
     Ok(ids)
 }
@@ -944,6 +1043,7 @@ pub(crate) fn candidates<T, I>(
     t: &T,
     defs: &[IndexDef],
     opener: &impl Fn(&IndexDef) -> Result<I>,
+    reading: &Reading<'_>,
     mut visit: impl FnMut(RecordKey, Record) -> Result<bool>,
 ) -> Result<u64>
 where
@@ -952,10 +1052,12 @@ where
 {
     let mut examined = 0u64;
     match &plan.access {
-        Access::Lookup(parts) => {
-            for key in lookup_ids(parts, defs, opener)? {
+        Access::Lookup(members) => {
+            for key in intersect_ids(members, defs, opener)? {
                 examined += 1;
-                if !visit(key, fetch(t, key)?)? {
+                if let Some(r) = fetch(t, key, reading)?
+                    && !visit(key, r)?
+                {
                     break;
                 }
             }
@@ -963,10 +1065,7 @@ where
         // An ordered plan visited without its order (counts, aggregation): a scan is the
         // cheapest way to see every match.
         Access::Scan | Access::Ordered { .. } => {
-            super::scan(t, None, |k, r| {
-                examined += 1;
-                visit(k, r)
-            })?;
+            examined = super::scan_reading(t, None, reading, visit)?;
         }
     }
     Ok(examined)
@@ -980,6 +1079,7 @@ pub(crate) fn walk_ordered<T, I>(
     defs: &[IndexDef],
     opener: &impl Fn(&IndexDef) -> Result<I>,
     q: &Query,
+    reading: &Reading<'_>,
     mut emit: impl FnMut(Record) -> Result<bool>,
 ) -> Result<u64>
 where
@@ -1037,8 +1137,7 @@ where
                     .ok_or_else(|| Error::corrupted("an index entry is shorter than an id"))?
                     .as_u128();
                 examined += 1;
-                let r = fetch(t, id)?;
-                if q.matches(&r) {
+                if let Some(r) = fetch(t, id, reading)? {
                     group.push(super::Ranked(super::sort_slots(q, &r), id, r));
                 }
             }
@@ -1054,8 +1153,8 @@ where
     Ok(examined)
 }
 
-/// Length of the key component at the start of `b`.
-fn component_len(b: &[u8]) -> Option<usize> {
+/// Length of the key component at the start of `b`; `None` when it does not parse.
+pub(crate) fn component_len(b: &[u8]) -> Option<usize> {
     let tag = *b.first()?;
     let body = &b[1..];
     let n = match tag {
@@ -1154,10 +1253,11 @@ pub(crate) fn estimate<I: ReadableTable<&'static [u8], &'static [u8]>>(
     }
     match &plan.access {
         Access::Scan => Ok(stored),
-        Access::Lookup(parts) => {
+        // An intersection is estimated by its first (smallest) member.
+        Access::Lookup(members) => {
             let mut tables = Tables::new(defs.len());
             let mut n = 0;
-            for (i, r) in parts {
+            for (i, r) in members.first().map_or(&[][..], Vec::as_slice) {
                 n += count_range(tables.get(*i, defs, opener)?, r, u64::MAX)?;
             }
             Ok(n)
@@ -1182,7 +1282,9 @@ pub(crate) fn lookup_eq_ids<I: ReadableTable<&'static [u8], &'static [u8]>>(
             && let Some((ranges, _)) = index_ranges(d, &conj)
         {
             let parts: Vec<_> = ranges.into_iter().map(|r| (i, r)).collect();
-            return Ok(Some(lookup_ids(&parts, defs, opener)?));
+            return Ok(Some(
+                lookup_ids(&parts, defs, opener)?.into_iter().collect(),
+            ));
         }
     }
     Ok(None)
