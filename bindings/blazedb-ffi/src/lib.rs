@@ -14,7 +14,11 @@
 //!   calls take and return whole lists: `insert_many` returns every id, `get_many` and `page`
 //!   return the whole result in one call.
 //!
-//! Layout: [`value`] (the value and record types), [`error`], [`feed`] (change listener),
+//! The read calls that return records also have a `…_packed` form returning the same records
+//! as one byte buffer ([`packed`]), which the Swift package decodes far faster than UniFFI's
+//! lifting of `BlazeRecord` maps.
+//!
+//! Layout: [`value`] (the value and record types), [`packed`] (the packed record codec), [`error`], [`feed`] (change listener),
 //! [`query`] (query specs), [`index`], [`search`], [`aggregate`] (aggregation and joins),
 //! [`ops`] (stats, health, explain, backups), [`dump`], and here the `Database` and
 //! `Transaction` objects and the free functions. See `docs/BINDINGS.md`.
@@ -28,6 +32,7 @@ pub mod error;
 pub mod feed;
 pub mod index;
 pub mod ops;
+pub mod packed;
 pub mod query;
 pub mod search;
 pub mod value;
@@ -378,6 +383,44 @@ impl Database {
     /// Number of matches of a query's filters (its offset and limit are ignored).
     pub fn query_count(&self, spec: QuerySpec) -> Result<u64> {
         guard(|| Ok(self.db.query_count(&query::to_query(spec)?)?))
+    }
+
+    /// `get` as a packed buffer (shape 1, one item; see [`packed`]).
+    pub fn get_packed(&self, collection: String, id: String) -> Result<Vec<u8>> {
+        guard(|| {
+            let r = self.db.get(&collection, parse_id(&id)?)?;
+            Ok(packed::optional_record(r.as_ref()))
+        })
+    }
+
+    /// `get_many` as a packed buffer (shape 1, lined up with `ids`; see [`packed`]).
+    pub fn get_many_packed(&self, collection: String, ids: Vec<String>) -> Result<Vec<u8>> {
+        guard(|| {
+            let got = self.db.get_many(&collection, &parse_ids(&ids)?)?;
+            Ok(packed::optional_records(&got))
+        })
+    }
+
+    /// `all` as a packed buffer (shape 0; see [`packed`]).
+    pub fn all_packed(&self, collection: String) -> Result<Vec<u8>> {
+        guard(|| Ok(packed::records(&self.db.all(&collection)?)))
+    }
+
+    /// `page` as a packed buffer (shape 0; see [`packed`]).
+    pub fn page_packed(&self, collection: String, offset: u64, limit: u64) -> Result<Vec<u8>> {
+        guard(|| {
+            let (offset, limit) = (usize_arg("offset", offset)?, usize_arg("limit", limit)?);
+            Ok(packed::records(&self.db.page(
+                &collection,
+                offset,
+                limit,
+            )?))
+        })
+    }
+
+    /// `query` as a packed buffer (shape 0; see [`packed`]).
+    pub fn query_packed(&self, spec: QuerySpec) -> Result<Vec<u8>> {
+        guard(|| Ok(packed::records(&self.db.query(&query::to_query(spec)?)?)))
     }
 
     /// Number of soft-deleted records waiting for `purge`.
@@ -785,6 +828,47 @@ impl Transaction {
         guard(|| {
             let q = query::to_query(spec)?;
             Ok(self.tx.with(|tx| tx.query_count(&q))?)
+        })
+    }
+
+    /// `get` as a packed buffer (shape 1, one item; see [`packed`]).
+    pub fn get_packed(&self, collection: String, id: String) -> Result<Vec<u8>> {
+        guard(|| {
+            let r = self.tx.get(&collection, parse_id(&id)?)?;
+            Ok(packed::optional_record(r.as_ref()))
+        })
+    }
+
+    /// `get_many` as a packed buffer (shape 1, lined up with `ids`; see [`packed`]).
+    pub fn get_many_packed(&self, collection: String, ids: Vec<String>) -> Result<Vec<u8>> {
+        guard(|| {
+            let got = self.tx.get_many(&collection, &parse_ids(&ids)?)?;
+            Ok(packed::optional_records(&got))
+        })
+    }
+
+    /// `all` as a packed buffer (shape 0; see [`packed`]).
+    pub fn all_packed(&self, collection: String) -> Result<Vec<u8>> {
+        guard(|| Ok(packed::records(&self.tx.all(&collection)?)))
+    }
+
+    /// `page` as a packed buffer (shape 0; see [`packed`]).
+    pub fn page_packed(&self, collection: String, offset: u64, limit: u64) -> Result<Vec<u8>> {
+        guard(|| {
+            let (offset, limit) = (usize_arg("offset", offset)?, usize_arg("limit", limit)?);
+            Ok(packed::records(&self.tx.page(
+                &collection,
+                offset,
+                limit,
+            )?))
+        })
+    }
+
+    /// `query` as a packed buffer (shape 0; see [`packed`]); sees this transaction's writes.
+    pub fn query_packed(&self, spec: QuerySpec) -> Result<Vec<u8>> {
+        guard(|| {
+            let q = query::to_query(spec)?;
+            Ok(packed::records(&self.tx.with(|tx| tx.query(&q))?))
         })
     }
 

@@ -103,8 +103,9 @@ extension BlazeDBClient {
     /// The records lined up with `ids` (nil where missing), in one call.
     public func fetchManyOrdered(ids: [UUID]) async throws -> [BlazeDataRecord?] {
         try await offload {
-            try self.read { try $0.getMany(collection: self.collection, ids: ids.map(\.uuidString)) }
-                .map { $0.map(BlazeDataRecord.init(ffi:)) }
+            try PackedRecords.optionalRecords(self.read {
+                try $0.getManyPacked(collection: self.collection, ids: ids.map(\.uuidString))
+            })
         }
     }
 

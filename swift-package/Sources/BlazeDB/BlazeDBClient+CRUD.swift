@@ -32,7 +32,7 @@ extension BlazeDBClient {
 
     /// The record, or nil if it is missing or soft-deleted.
     public func fetch(id: UUID) throws -> BlazeDataRecord? {
-        try read { try $0.get(collection: collection, id: id.uuidString) }.map(BlazeDataRecord.init(ffi:))
+        try PackedRecords.optionalRecord(read { try $0.getPacked(collection: collection, id: id.uuidString) })
     }
 
     /// The record, or `.recordNotFound`.
@@ -48,7 +48,7 @@ extension BlazeDBClient {
 
     /// Every live record, in id order (upstream's order was unspecified).
     public func fetchAll() throws -> [BlazeDataRecord] {
-        try read { try $0.all(collection: collection) }.map(BlazeDataRecord.init(ffi:))
+        try PackedRecords.records(read { try $0.allPacked(collection: collection) })
     }
 
     /// `limit` live records after skipping `offset`, in id order (the UUID string order, as
@@ -58,17 +58,18 @@ extension BlazeDBClient {
         guard offset >= 0, limit >= 0 else {
             throw BlazeDBError.invalidInput(reason: "offset and limit must be non-negative (got offset \(offset), limit \(limit))")
         }
-        return try read { try $0.page(collection: collection, offset: UInt64(offset), limit: UInt64(limit)) }
-            .map(BlazeDataRecord.init(ffi:))
+        return try PackedRecords.records(read {
+            try $0.pagePacked(collection: collection, offset: UInt64(offset), limit: UInt64(limit))
+        })
     }
 
     /// The live records among `ids`, keyed by id (missing ids are left out).
     public func fetchBatch(ids: [UUID]) throws -> [UUID: BlazeDataRecord] {
-        let got = try read { try $0.getMany(collection: collection, ids: self.ids(ids)) }
+        let got = try PackedRecords.optionalRecords(read { try $0.getManyPacked(collection: collection, ids: self.ids(ids)) })
         var out: [UUID: BlazeDataRecord] = [:]
         out.reserveCapacity(got.count)
         for (id, r) in zip(ids, got) {
-            if let r { out[id] = BlazeDataRecord(ffi: r) }
+            if let r { out[id] = r }
         }
         return out
     }
@@ -143,10 +144,10 @@ extension BlazeDBClient {
     public func updateMany(where predicate: @escaping (BlazeDataRecord) -> Bool, set fields: [String: BlazeDocumentField]) throws -> Int {
         let f = try ffiRecord(fields)
         return try batchWrite { store in
-            let targets = try store.all(collection: collection).filter { predicate(BlazeDataRecord(ffi: $0)) }
+            let targets = try PackedRecords.records(store.allPacked(collection: collection)).filter(predicate)
             for r in targets {
                 guard case .uuid(let id)? = r["id"] else { continue }
-                try store.updateFields(collection: collection, id: id, fields: f)
+                try store.updateFields(collection: collection, id: id.uuidString, fields: f)
             }
             return targets.count
         }
@@ -156,9 +157,9 @@ extension BlazeDBClient {
     @discardableResult
     public func deleteMany(where predicate: @escaping (BlazeDataRecord) -> Bool) throws -> Int {
         try batchWrite { store in
-            let ids: [String] = try store.all(collection: collection).compactMap { r in
-                guard predicate(BlazeDataRecord(ffi: r)), case .uuid(let id)? = r["id"] else { return nil }
-                return id
+            let ids: [String] = try PackedRecords.records(store.allPacked(collection: collection)).compactMap { r in
+                guard predicate(r), case .uuid(let id)? = r["id"] else { return nil }
+                return id.uuidString
             }
             return Int(try store.deleteMany(collection: collection, ids: ids))
         }

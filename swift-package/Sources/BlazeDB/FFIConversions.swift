@@ -92,6 +92,12 @@ protocol RecordStore: AnyObject, Sendable {
     func softDelete(collection: String, id: String) throws
     func purge(collection: String) throws -> UInt64
     func query(spec: QuerySpec) throws -> [[String: BlazeValue]]
+    // The packed forms of the record reads (decoded by PackedRecords.swift).
+    func getPacked(collection: String, id: String) throws -> Data
+    func getManyPacked(collection: String, ids: [String]) throws -> Data
+    func allPacked(collection: String) throws -> Data
+    func pagePacked(collection: String, offset: UInt64, limit: UInt64) throws -> Data
+    func queryPacked(spec: QuerySpec) throws -> Data
     func queryCount(spec: QuerySpec) throws -> UInt64
     func createIndex(collection: String, def: IndexDef) throws -> IndexDescription
     func indexes(collection: String) throws -> [IndexDescription]

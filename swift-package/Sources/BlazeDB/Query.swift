@@ -139,15 +139,14 @@ public final class QueryBuilder: @unchecked Sendable {
     func run(offset: Int, limit: Int?) throws -> [BlazeDataRecord] {
         if predicates.isEmpty {
             let s = try spec(offset: offset, limit: limit)
-            return try client.read { try $0.query(spec: s) }.map(BlazeDataRecord.init(ffi:))
+            return try PackedRecords.records(client.read { try $0.queryPacked(spec: s) })
         }
         guard offset >= 0, (limit ?? 0) >= 0 else {
             throw BlazeDBError.invalidInput(reason: "offset and limit must be non-negative")
         }
         let s = try spec(offset: nil, limit: nil)
         let preds = predicates
-        let matched = try client.read { try $0.query(spec: s) }.lazy
-            .map(BlazeDataRecord.init(ffi:))
+        let matched = try PackedRecords.records(client.read { try $0.queryPacked(spec: s) }).lazy
             .filter { r in preds.allSatisfy { $0(r) } }
             .dropFirst(offset)
         return limit.map { Array(matched.prefix($0)) } ?? Array(matched)

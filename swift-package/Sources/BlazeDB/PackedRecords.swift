@@ -1,0 +1,219 @@
+import Foundation
+internal import BlazeDBBindings
+
+// The decoder of the FFI's packed record buffers (`get_packed`, `get_many_packed`,
+// `all_packed`, `page_packed`, `query_packed`; layout: docs/BINDINGS.md, "Packed records").
+// It reads the bytes in place and builds `BlazeDataRecord`s directly, with no intermediate
+// `BlazeValue`: UniFFI's generic lifting of `[String: BlazeValue]` costs tens of µs per
+// record on Linux. Every length and count is checked against the bytes left before it is
+// used, so a truncated or malformed buffer throws `.corruptedData` and never reads out of
+// bounds.
+
+enum PackedRecords {
+    static let version: UInt8 = 1
+    static let shapeRecords: UInt8 = 0
+    static let shapeOptional: UInt8 = 1
+    /// Deeper than the core ever stores (64), low enough that recursion cannot exhaust the stack.
+    static let maxDepth = 256
+
+    /// A shape-0 buffer: every record.
+    static func records(_ data: Data) throws -> [BlazeDataRecord] {
+        try data.withUnsafeBytes { raw in
+            var r = Reader(raw)
+            let n = try r.header(shape: shapeRecords)
+            var out: [BlazeDataRecord] = []
+            out.reserveCapacity(n)
+            for _ in 0..<n { out.append(try r.record()) }
+            try r.finish()
+            return out
+        }
+    }
+
+    /// A shape-1 buffer: a record or nil per item.
+    static func optionalRecords(_ data: Data) throws -> [BlazeDataRecord?] {
+        try data.withUnsafeBytes { raw in
+            var r = Reader(raw)
+            let n = try r.header(shape: shapeOptional)
+            var out: [BlazeDataRecord?] = []
+            out.reserveCapacity(n)
+            for _ in 0..<n {
+                switch try r.u8() {
+                case 0: out.append(nil)
+                case 1: out.append(try r.record())
+                case let b: throw r.corrupt("presence byte \(b)")
+                }
+            }
+            try r.finish()
+            return out
+        }
+    }
+
+    /// A shape-1 buffer of exactly one item (`get_packed`).
+    static func optionalRecord(_ data: Data) throws -> BlazeDataRecord? {
+        let items = try optionalRecords(data)
+        guard items.count == 1 else {
+            throw BlazeDBError.corruptedData(location: "packed records", reason: "expected one item, got \(items.count)")
+        }
+        return items[0]
+    }
+
+    private struct Reader {
+        let raw: UnsafeRawBufferPointer
+        var pos = 0
+
+        init(_ raw: UnsafeRawBufferPointer) { self.raw = raw }
+
+        var remaining: Int { raw.count - pos }
+
+        func corrupt(_ reason: String) -> BlazeDBError {
+            .corruptedData(location: "packed records", reason: "\(reason) at byte \(pos) of \(raw.count)")
+        }
+
+        mutating func need(_ n: Int) throws {
+            guard n >= 0, n <= remaining else { throw corrupt("\(n) bytes needed, \(remaining) left") }
+        }
+
+        mutating func u8() throws -> UInt8 {
+            try need(1)
+            defer { pos += 1 }
+            return raw[pos]
+        }
+
+        mutating func u32() throws -> UInt32 {
+            try need(4)
+            defer { pos += 4 }
+            return UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: pos, as: UInt32.self))
+        }
+
+        mutating func u64() throws -> UInt64 {
+            try need(8)
+            defer { pos += 8 }
+            return UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: pos, as: UInt64.self))
+        }
+
+        /// A count of items that take at least `minSize` bytes each, checked against the
+        /// bytes left so that a bad count cannot make a huge allocation.
+        mutating func count(minSize: Int) throws -> Int {
+            let n = Int(try u32())
+            guard n <= remaining / minSize else { throw corrupt("count \(n) exceeds the \(remaining) bytes left") }
+            return n
+        }
+
+        mutating func bytes(_ n: Int) throws -> UnsafeRawBufferPointer {
+            try need(n)
+            defer { pos += n }
+            return UnsafeRawBufferPointer(rebasing: raw[pos..<(pos + n)])
+        }
+
+        /// UTF-8 text (the core only stores valid UTF-8; anything else would be repaired
+        /// with U+FFFD, never trapped on).
+        mutating func string() throws -> String {
+            let n = Int(try u32())
+            return String(decoding: try bytes(n), as: UTF8.self)
+        }
+
+        mutating func header(shape: UInt8) throws -> Int {
+            let v = try u8()
+            guard v == PackedRecords.version else { throw corrupt("unknown layout version \(v)") }
+            let s = try u8()
+            guard s == shape else { throw corrupt("shape \(s), expected \(shape)") }
+            return try count(minSize: 1)
+        }
+
+        func finish() throws {
+            guard remaining == 0 else { throw corrupt("\(remaining) trailing bytes") }
+        }
+
+        mutating func record() throws -> BlazeDataRecord {
+            BlazeDataRecord(try fields(depth: 0))
+        }
+
+        /// `count` then key-value pairs, a record's fields or a dictionary's entries.
+        mutating func fields(depth: Int) throws -> [String: BlazeDocumentField] {
+            let n = try count(minSize: 5)
+            var out: [String: BlazeDocumentField] = [:]
+            out.reserveCapacity(n)
+            for _ in 0..<n {
+                let k = try string()
+                out[k] = try value(depth: depth)
+            }
+            return out
+        }
+
+        mutating func value(depth: Int) throws -> BlazeDocumentField {
+            let tag = try u8()
+            switch tag {
+            case 0: return .null
+            case 1: return .string(try string())
+            case 2: return .int(Int(truncatingIfNeeded: Int64(bitPattern: try u64())))
+            case 3: return .double(Double(bitPattern: try u64()))
+            case 4:
+                switch try u8() {
+                case 0: return .bool(false)
+                case 1: return .bool(true)
+                case let b: throw corrupt("bool byte \(b)")
+                }
+            case 5:
+                let secs = Int64(bitPattern: try u64())
+                let nanos = try u32()
+                guard nanos < 1_000_000_000 else { throw corrupt("date nanoseconds \(nanos)") }
+                return .date(BlazeDateConversion.date(unixSeconds: secs, nanoseconds: nanos))
+            case 6:
+                let b = try bytes(16)
+                return .uuid(UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                                         b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])))
+            case 7:
+                let n = Int(try u32())
+                return .data(Data(try bytes(n)))
+            case 8:
+                guard depth < PackedRecords.maxDepth else { throw corrupt("values nest too deep") }
+                let n = try count(minSize: 1)
+                var a: [BlazeDocumentField] = []
+                a.reserveCapacity(n)
+                for _ in 0..<n { a.append(try value(depth: depth + 1)) }
+                return .array(a)
+            case 9:
+                guard depth < PackedRecords.maxDepth else { throw corrupt("values nest too deep") }
+                return .dictionary(try fields(depth: depth + 1))
+            case 10:
+                let n = try count(minSize: 8)
+                var v: [Double] = []
+                v.reserveCapacity(n)
+                for _ in 0..<n { v.append(Double(bitPattern: try u64())) }
+                return .vector(v)
+            default:
+                throw corrupt("unknown value tag \(tag)")
+            }
+        }
+    }
+}
+
+/// Test access to the packed-record decoder, which is otherwise internal (for feeding it
+/// malformed bytes directly). Not part of the supported API.
+@_spi(Testing)
+public enum PackedRecordsDecoder {
+    /// Decodes a shape-0 buffer (`all_packed`, `page_packed`, `query_packed`).
+    public static func records(_ data: Data) throws -> [BlazeDataRecord] {
+        try PackedRecords.records(data)
+    }
+
+    /// Decodes a shape-1 buffer (`get_packed`, `get_many_packed`).
+    public static func optionalRecords(_ data: Data) throws -> [BlazeDataRecord?] {
+        try PackedRecords.optionalRecords(data)
+    }
+}
+
+@_spi(Testing)
+extension BlazeDBClient {
+    /// Every live record through the former `[String: BlazeValue]` path, to check that the
+    /// packed path returns identical records. Not part of the supported API.
+    public func _unpackedFetchAll() throws -> [BlazeDataRecord] {
+        try read { try $0.all(collection: collection) }.map(BlazeDataRecord.init(ffi:))
+    }
+
+    /// The raw packed buffer of every live record, for feeding truncations to the decoder.
+    /// Not part of the supported API.
+    public func _packedAll() throws -> Data {
+        try read { try $0.allPacked(collection: collection) }
+    }
+}
