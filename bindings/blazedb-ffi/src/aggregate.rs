@@ -1,7 +1,7 @@
 //! Aggregation, `distinct` and joins across the boundary, each one call returning the whole
 //! result. The semantics are the core's (`docs/QUERY.md`, "Aggregation" and "Joins").
 
-use blazedb::{Aggregate, AggregateFn, Join, Order, Query};
+use blazedb::{Aggregate, AggregateFn, Join, Query};
 
 use crate::error::BlazeError;
 use crate::query::{QueryFilter, SortKey, count_arg, to_filter};
@@ -56,14 +56,6 @@ pub struct AggregateSpec {
     pub limit: Option<u64>,
 }
 
-fn order(k: &SortKey) -> Order {
-    if k.descending {
-        Order::Descending
-    } else {
-        Order::Ascending
-    }
-}
-
 fn needs_field(op: &AggregateOp) -> Result<String, BlazeError> {
     op.field.clone().ok_or_else(|| BlazeError::InvalidQuery {
         reason: format!("aggregate {:?} ({:?}) names no field", op.alias, op.kind),
@@ -91,7 +83,7 @@ pub(crate) fn to_aggregate(spec: AggregateSpec) -> Result<Aggregate, BlazeError>
         a = a.having(to_filter(f)?);
     }
     for k in &spec.order_by {
-        a = a.order_by(k.field.clone(), order(k));
+        a = a.order_by(k.field.clone(), k.order());
     }
     if let Some(n) = spec.offset {
         a = a.offset(count_arg("offset", n)?);

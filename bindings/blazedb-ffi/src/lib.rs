@@ -136,6 +136,32 @@ fn size(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
+/// The same defaults as the `#[uniffi(default = …)]` attributes above, for Rust callers
+/// (the tests); keep the two in step.
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            cache_size: None,
+            durability: None,
+            read_only: false,
+            create: true,
+            project: None,
+            stamp_project: true,
+            stamp_fields: true,
+            max_record_size: None,
+            max_batch: None,
+            busy_timeout_ms: None,
+            feed_capacity: None,
+            password: None,
+            key: None,
+            password_policy: false,
+            kdf_memory_kib: None,
+            kdf_iterations: None,
+            kdf_parallelism: None,
+        }
+    }
+}
+
 impl OpenOptions {
     fn to_core(&self) -> Result<blazedb::Options> {
         let mut o = blazedb::Options::default()

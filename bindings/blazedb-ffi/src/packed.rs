@@ -435,25 +435,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(
             dir.path().join("p.blazedb").display().to_string(),
-            OpenOptions {
-                cache_size: None,
-                durability: None,
-                read_only: false,
-                create: true,
-                project: None,
-                stamp_project: true,
-                stamp_fields: true,
-                max_record_size: None,
-                max_batch: None,
-                busy_timeout_ms: None,
-                feed_capacity: None,
-                password: None,
-                key: None,
-                password_policy: false,
-                kdf_memory_kib: None,
-                kdf_iterations: None,
-                kdf_parallelism: None,
-            },
+            OpenOptions::default(),
         )
         .unwrap();
         let c = "c".to_string();

@@ -50,6 +50,17 @@ pub struct SortKey {
     pub descending: bool,
 }
 
+impl SortKey {
+    /// The core's direction for this key.
+    pub(crate) fn order(&self) -> Order {
+        if self.descending {
+            Order::Descending
+        } else {
+            Order::Ascending
+        }
+    }
+}
+
 /// A query on one collection.
 #[derive(Clone, Debug, PartialEq, uniffi::Record)]
 pub struct QuerySpec {
@@ -129,11 +140,7 @@ pub(crate) fn to_query(spec: QuerySpec) -> Result<Query, BlazeError> {
         q = q.filter(to_filter(f)?);
     }
     for k in spec.order_by {
-        let order = if k.descending {
-            Order::Descending
-        } else {
-            Order::Ascending
-        };
+        let order = k.order();
         q = q.order_by(k.field, order);
     }
     if let Some(n) = spec.offset {

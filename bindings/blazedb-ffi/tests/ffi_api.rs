@@ -22,7 +22,7 @@ fn open(dir: &tempfile::TempDir) -> Arc<Database> {
         dir.path().join("t.blazedb").display().to_string(),
         OpenOptions {
             busy_timeout_ms: Some(200),
-            ..default_options()
+            ..OpenOptions::default()
         },
     )
     .unwrap()
@@ -143,7 +143,7 @@ fn second_open_is_locked() {
     let dir = tempfile::tempdir().unwrap();
     let _db = open(&dir);
     let path = dir.path().join("t.blazedb").display().to_string();
-    let again = Database::open(path, default_options());
+    let again = Database::open(path, OpenOptions::default());
     assert!(matches!(again, Err(BlazeError::DatabaseLocked { .. })));
 }
 
@@ -185,28 +185,6 @@ fn uuid_v4() -> String {
     blazedb::Uuid::new_v4().to_string()
 }
 
-fn default_options() -> OpenOptions {
-    OpenOptions {
-        cache_size: None,
-        durability: None,
-        read_only: false,
-        create: true,
-        project: None,
-        stamp_project: true,
-        stamp_fields: true,
-        max_record_size: None,
-        max_batch: None,
-        busy_timeout_ms: None,
-        feed_capacity: None,
-        password: None,
-        key: None,
-        password_policy: false,
-        kdf_memory_kib: None,
-        kdf_iterations: None,
-        kdf_parallelism: None,
-    }
-}
-
 #[test]
 fn encryption_password_policy_and_keys() {
     let dir = tempfile::tempdir().unwrap();
@@ -214,7 +192,7 @@ fn encryption_password_policy_and_keys() {
     let with = |p: &str| OpenOptions {
         password: Some(p.to_string()),
         password_policy: true,
-        ..default_options()
+        ..OpenOptions::default()
     };
     assert!(matches!(
         Database::open(path.clone(), with("weak")),
@@ -236,7 +214,7 @@ fn encryption_password_policy_and_keys() {
     assert!(Database::open(path.clone(), with("NewPass4567!")).is_ok());
     let bad_key = OpenOptions {
         key: Some(vec![1; 31]),
-        ..default_options()
+        ..OpenOptions::default()
     };
     assert!(matches!(
         Database::open(dir.path().join("k.blazedb").display().to_string(), bad_key),

@@ -24,23 +24,8 @@ fn rec(pairs: &[(&str, BlazeValue)]) -> BlazeRecord {
 
 fn options() -> OpenOptions {
     OpenOptions {
-        cache_size: None,
-        durability: None,
-        read_only: false,
-        create: true,
-        project: None,
-        stamp_project: true,
-        stamp_fields: true,
-        max_record_size: None,
-        max_batch: None,
         busy_timeout_ms: Some(200),
-        feed_capacity: None,
-        password: None,
-        key: None,
-        password_policy: false,
-        kdf_memory_kib: None,
-        kdf_iterations: None,
-        kdf_parallelism: None,
+        ..OpenOptions::default()
     }
 }
 
