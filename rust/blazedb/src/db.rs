@@ -571,12 +571,17 @@ impl Database {
         self.write(|tx| tx.drop_collection(collection))
     }
 
-    /// Runs redb's own integrity check (every page checksum) and reports whether the file
-    /// is sound. Needs exclusive use: fails with `TransactionFailed` while a transaction or
-    /// snapshot is open.
+    /// Reports whether the file is sound: on an encrypted file every block is
+    /// authenticated first ([`Database::verify_encryption`]), then redb's own check walks
+    /// every page checksum. Needs exclusive use: fails with `TransactionFailed` while a
+    /// transaction or snapshot is open.
     pub fn check_integrity(&self) -> Result<bool> {
-        let redb_ok = self.ops_redb_check()?;
-        Ok(redb_ok && self.verify_encryption()?.is_empty())
+        // Authentication first: redb's walk reads pages through the decrypting backend,
+        // and a tampered block there surfaces as an I/O error, not as "unsound".
+        if !self.verify_encryption()?.is_empty() {
+            return Ok(false);
+        }
+        self.ops_redb_check()
     }
 
     /// Whether this database is encrypted at rest.
