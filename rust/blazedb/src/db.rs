@@ -571,17 +571,24 @@ impl Database {
         self.write(|tx| tx.drop_collection(collection))
     }
 
-    /// Reports whether the file is sound: on an encrypted file every block is
-    /// authenticated first ([`Database::verify_encryption`]), then redb's own check walks
-    /// every page checksum. Needs exclusive use: fails with `TransactionFailed` while a
-    /// transaction or snapshot is open.
+    /// Reports whether the file is sound: redb's own check walks every page checksum, then
+    /// on an encrypted file every block is authenticated ([`Database::verify_encryption`]).
+    /// Needs exclusive use: fails with `TransactionFailed` while a transaction or snapshot
+    /// is open.
+    ///
+    /// After a crash it also clears what the crash left: blocks in free space that an
+    /// interrupted write tore fail authentication like tampered ones, and redb's walk
+    /// tells them apart (it reads every block the committed state references; the rest
+    /// are free). Those are resealed as zeros; a failing referenced block is damage.
     pub fn check_integrity(&self) -> Result<bool> {
-        // Authentication first: redb's walk reads pages through the decrypting backend,
-        // and a tampered block there surfaces as an I/O error, not as "unsound".
-        if !self.verify_encryption()?.is_empty() {
-            return Ok(false);
+        match self.ops_redb_check() {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            // A referenced block failed authentication under redb's walk.
+            Err(Error::CorruptedData(_)) if self.is_encrypted() => return Ok(false),
+            Err(e) => return Err(e),
         }
-        self.ops_redb_check()
+        Ok(self.verify_encryption()?.is_empty())
     }
 
     /// Whether this database is encrypted at rest.
@@ -810,6 +817,12 @@ impl Database {
         })
     }
 
+    /// The encrypting backend's shared state, for the crate's own tests.
+    #[cfg(test)]
+    pub(crate) fn enc_inner_for_tests(&self) -> Option<Arc<EncInner>> {
+        self.inner.encryption.lock().clone()
+    }
+
     /// A reference that does not keep the handle open (for background helpers such as
     /// `ops::AutoCompactor`, which must not stop the last clone's drop from closing it).
     pub(crate) fn ops_downgrade(&self) -> WeakDatabase {
@@ -826,14 +839,33 @@ impl Database {
         let mut guard = self.inner.handle.write();
         let _gate = self.acquire_gate()?;
         self.inner.shared.check_open()?;
+        // After a crash, record which blocks the walk reads (the referenced ones), so the
+        // torn free blocks can be told from damage while nothing else can write.
+        let enc = self
+            .inner
+            .encryption
+            .lock()
+            .clone()
+            .filter(|e| e.crash_trace());
         match guard.as_mut() {
-            Some(Handle::ReadWrite(db)) => db.check_integrity().map_err(|e| match e {
-                redb::DatabaseError::TransactionInProgress => Error::TransactionFailed(
-                    "the integrity check needs a moment with no open transaction or snapshot"
-                        .into(),
-                ),
-                other => from_open_error(other, &self.inner.shared.path),
-            }),
+            Some(Handle::ReadWrite(db)) => {
+                if let Some(enc) = &enc {
+                    enc.track_reads(true);
+                }
+                let checked = db.check_integrity();
+                let referenced = enc.as_ref().map(|e| e.track_reads(false));
+                let clean = checked.map_err(|e| match e {
+                    redb::DatabaseError::TransactionInProgress => Error::TransactionFailed(
+                        "the integrity check needs a moment with no open transaction or snapshot"
+                            .into(),
+                    ),
+                    other => from_open_error(other, &self.inner.shared.path),
+                })?;
+                if let (Some(enc), Some(referenced)) = (&enc, &referenced) {
+                    enc.clear_torn_blocks(referenced)?;
+                }
+                Ok(clean)
+            }
             Some(Handle::ReadOnly(_)) => Err(Error::PermissionDenied(
                 "redb's integrity check needs a writable handle".into(),
             )),

@@ -189,12 +189,6 @@ impl Database {
             let snap = self.snapshot()?;
             check_snapshot(snap.raw()?, options.records, &mut report)?;
         }
-        if options.encryption && self.is_encrypted() {
-            report.encryption = self.verify_encryption()?;
-            for p in report.encryption.clone() {
-                report.error(format!("encryption: {p}"));
-            }
-        }
         if options.storage {
             report.storage = if self.ops_options().read_only {
                 StorageCheck::Skipped {
@@ -220,6 +214,14 @@ impl Database {
                     }
                 }
             };
+        }
+        // After redb's walk: on a file that crashed, the walk is what tells torn free
+        // blocks (cleared by it) from damage.
+        if options.encryption && self.is_encrypted() {
+            report.encryption = self.verify_encryption()?;
+            for p in report.encryption.clone() {
+                report.error(format!("encryption: {p}"));
+            }
         }
         report.finish();
         Ok(report)
