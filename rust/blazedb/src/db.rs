@@ -134,7 +134,19 @@ impl Database {
             }
             registered = Some(id);
         }
-        let result = Self::open_registered(&path, options, registered.clone());
+        // redb trusts the pages it reads, and a crafted file (an old block replayed into a
+        // newer one authenticates) can reach one of its `unreachable!`s while it recovers
+        // the file: that is a damaged file, not a crash of the caller. Unwinding drops what
+        // was opened, so the file is left as it was and its lock is released.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::open_registered(&path, options, registered.clone())
+        }))
+        .unwrap_or_else(|_| {
+            Err(Error::CorruptedData(format!(
+                "{}: redb could not read the file's structure (damaged or tampered)",
+                path.display()
+            )))
+        });
         if result.is_err()
             && let Some(id) = registered
         {

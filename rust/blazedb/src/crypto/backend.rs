@@ -1221,4 +1221,75 @@ mod tests {
             used.len()
         );
     }
+
+    /// Replaying an old block at its own position is the attack authentication does not
+    /// stop (blocks k >= 1 carry no version; docs/SECURITY.md section 6). This pins what
+    /// does hold: open never panics (redb reached an `unreachable!` on 4 of these files),
+    /// and whenever reads return changed data, `check_integrity()` reports the file as
+    /// unsound (redb's walk verifies the checksums its parents keep).
+    #[test]
+    fn a_replayed_old_block_is_caught_by_the_integrity_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replay.blazedb");
+        let db = Database::open(&path, options()).unwrap();
+        let ids = db
+            .insert_many(
+                "c",
+                (0..2000)
+                    .map(|i| {
+                        Record::new()
+                            .with("i", i as i64)
+                            .with("pad", "p".repeat(100))
+                    })
+                    .collect(),
+            )
+            .unwrap();
+        db.close().unwrap();
+        let old = std::fs::read(&path).unwrap();
+        let db = Database::open(&path, options()).unwrap();
+        for (n, id) in ids.iter().enumerate().step_by(3) {
+            let r = Record::new()
+                .with("i", -(n as i64))
+                .with("pad", "q".repeat(100));
+            db.update("c", *id, r).unwrap();
+        }
+        let expected = db.all("c").unwrap();
+        db.close().unwrap();
+        let new = std::fs::read(&path).unwrap();
+        let blocks = (old.len().min(new.len()) as u64 - block_offset(1)) / PHYS_BLOCK;
+        let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
+        for k in 1..=blocks {
+            let r = block_offset(k) as usize..(block_offset(k) + PHYS_BLOCK) as usize;
+            if old[r.clone()] == new[r.clone()] || old[r.clone()].iter().all(|&b| b == 0) {
+                continue;
+            }
+            let mut bytes = new.clone();
+            bytes[r.clone()].copy_from_slice(&old[r]);
+            // A file per case: a failed case must not leave state behind for the next.
+            let p = dir.path().join(format!("r{k}.blazedb"));
+            std::fs::write(&p, &bytes).unwrap();
+            let outcome = match Database::open(&p, options()) {
+                Err(crate::Error::CorruptedData(_)) => "refused at open",
+                Err(e) => panic!("block {k}: open failed with {e:?}"),
+                Ok(db) => {
+                    let outcome = match db.all("c") {
+                        Err(crate::Error::CorruptedData(_)) => "error on access",
+                        Err(e) => panic!("block {k}: read failed with {e:?}"),
+                        Ok(seen) if seen == expected => "same data",
+                        Ok(_) => {
+                            assert!(
+                                !db.check_integrity().unwrap_or(false),
+                                "block {k}: changed data passed the integrity check"
+                            );
+                            "changed data, found by the integrity check"
+                        }
+                    };
+                    let _ = db.close();
+                    outcome
+                }
+            };
+            *outcomes.entry(outcome).or_default() += 1;
+        }
+        assert!(outcomes.values().sum::<usize>() > 50, "{outcomes:?}");
+    }
 }
