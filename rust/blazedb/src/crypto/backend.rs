@@ -1051,6 +1051,24 @@ mod tests {
         std::fs::write(path, bytes).unwrap();
     }
 
+    /// A new encrypted file at `path` holding 2,000 padded records in collection `c`.
+    fn filled(path: &Path) -> (Database, Vec<uuid::Uuid>) {
+        let db = Database::open(path, options()).unwrap();
+        let ids = db
+            .insert_many(
+                "c",
+                (0..2000)
+                    .map(|i| {
+                        Record::new()
+                            .with("i", i as i64)
+                            .with("pad", "p".repeat(100))
+                    })
+                    .collect(),
+            )
+            .unwrap();
+        (db, ids)
+    }
+
     /// Which blocks redb's walk reads (referenced) and the file's block count.
     fn layout(db: &Database) -> (HashSet<u64>, u64) {
         let enc = db.enc_inner_for_tests().unwrap();
@@ -1068,19 +1086,7 @@ mod tests {
     fn torn_free_blocks_after_a_crash_are_cleared_and_damage_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("torn.blazedb");
-        let db = Database::open(&path, options()).unwrap();
-        let ids = db
-            .insert_many(
-                "c",
-                (0..2000)
-                    .map(|i| {
-                        Record::new()
-                            .with("i", i as i64)
-                            .with("pad", "p".repeat(100))
-                    })
-                    .collect(),
-            )
-            .unwrap();
+        let (db, ids) = filled(&path);
         db.delete_many("c", &ids[..1500]).unwrap();
         let expected = db.all("c").unwrap();
         db.close().unwrap();
@@ -1166,18 +1172,7 @@ mod tests {
     fn a_blanked_referenced_block_is_corrupted_data() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("blank.blazedb");
-        let db = Database::open(&path, options()).unwrap();
-        db.insert_many(
-            "c",
-            (0..2000)
-                .map(|i| {
-                    Record::new()
-                        .with("i", i as i64)
-                        .with("pad", "p".repeat(100))
-                })
-                .collect(),
-        )
-        .unwrap();
+        let (db, _) = filled(&path);
         let expected = db.all("c").unwrap();
         db.close().unwrap();
         let db = Database::open(&path, options()).unwrap();
@@ -1231,19 +1226,7 @@ mod tests {
     fn a_replayed_old_block_is_caught_by_the_integrity_check() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("replay.blazedb");
-        let db = Database::open(&path, options()).unwrap();
-        let ids = db
-            .insert_many(
-                "c",
-                (0..2000)
-                    .map(|i| {
-                        Record::new()
-                            .with("i", i as i64)
-                            .with("pad", "p".repeat(100))
-                    })
-                    .collect(),
-            )
-            .unwrap();
+        let (db, ids) = filled(&path);
         db.close().unwrap();
         let old = std::fs::read(&path).unwrap();
         let db = Database::open(&path, options()).unwrap();
