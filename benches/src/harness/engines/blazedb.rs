@@ -5,25 +5,16 @@ use std::path::{Path, PathBuf};
 use blazedb::{Database, Filter, Options, Order, Query, Record, Timestamp, Uuid};
 
 use super::{Engine, ISSUES, JoinParams, PASSWORD, USERS};
-use crate::harness::{Op, Outcome, Result};
+use crate::harness::{Outcome, Result};
 
-/// The reason shown for the rows whose core API is still being built on main.
-pub const PENDING_CORE_API: &str = "pending core API";
-
-/// The operations that wait for the core's index, aggregation, join and full-text APIs.
-///
-/// Everything that has to change when those land is in this module: switch a function to
-/// the real call and drop its note in [`Blaze::note`]. Until then the queries that the
-/// core can already answer (equality, range + sort) run as full scans and say so.
-mod pending {
+/// The indexes, aggregation, join and full-text search of the workload, through the core's
+/// public API.
+mod features {
     use blazedb::Database;
 
     use crate::harness::{Outcome, Result};
 
-    /// The indexes SQLite gets, on the same fields. Planned:
-    /// `db.create_index("issues", IndexSpec::on("reporter"))`, `on("status")`,
-    /// `on("assignee")`, `IndexSpec::compound(&["priority", "createdAt"])`,
-    /// `IndexSpec::full_text(&["title", "body"])`, and `on("name")` on users.
+    /// The indexes SQLite gets, on the same fields.
     pub fn create_indexes(db: &Database) -> Result<()> {
         use blazedb::IndexSpec;
         for spec in [
@@ -41,7 +32,7 @@ mod pending {
         Ok(())
     }
 
-    /// Planned: `db.aggregate(..)` grouping `issues` by `status` with a count.
+    /// `issues` grouped by `status`, with a count.
     pub fn group_by_count(db: &Database) -> Result<Outcome> {
         let a = blazedb::Aggregate::new(super::ISSUES)
             .group_by(["status"])
@@ -49,7 +40,7 @@ mod pending {
         Ok(Outcome::Rows(db.aggregate(&a)?.len()))
     }
 
-    /// Planned: `db.join(..)` of issues (status, priority) with users (team) on
+    /// Issues (status, priority) joined with users (team) on
     /// `issues.reporter = users.name`.
     pub fn join(db: &Database, p: super::JoinParams<'_>) -> Result<Outcome> {
         use blazedb::{Filter, Join, Query};
@@ -60,14 +51,11 @@ mod pending {
         Ok(Outcome::Rows(db.join(&j)?.len()))
     }
 
-    /// Planned: `db.search(&SearchQuery::new("issues", text).limit(limit))`.
+    /// The top `limit` full-text hits for `text` in issues.
     pub fn full_text(db: &Database, text: &str, limit: usize) -> Result<Outcome> {
         let q = blazedb::search::SearchQuery::new(super::ISSUES, text).limit(limit);
         Ok(Outcome::Rows(db.search(&q)?.len()))
     }
-
-    /// Whether `create_indexes` creates real indexes yet (the notes depend on it).
-    pub const INDEXES: bool = true;
 }
 
 /// A BlazeDB file in a directory of its own.
@@ -113,7 +101,7 @@ impl Engine for Blaze {
     fn setup(&mut self, users: usize) -> Result<()> {
         let db = self.db()?;
         db.insert_many(USERS, (0..users).map(super::user).collect())?;
-        pending::create_indexes(db)
+        features::create_indexes(db)
     }
 
     fn insert_batch(&mut self, docs: Vec<Record>) -> Result<Vec<Uuid>> {
@@ -152,15 +140,15 @@ impl Engine for Blaze {
     }
 
     fn group_by_count(&mut self) -> Result<Outcome> {
-        pending::group_by_count(self.db()?)
+        features::group_by_count(self.db()?)
     }
 
     fn join(&mut self, p: JoinParams<'_>) -> Result<Outcome> {
-        pending::join(self.db()?, p)
+        features::join(self.db()?, p)
     }
 
     fn full_text(&mut self, text: &str, limit: usize) -> Result<Outcome> {
-        pending::full_text(self.db()?, text, limit)
+        features::full_text(self.db()?, text, limit)
     }
 
     fn update(&mut self, id: Uuid, status: &str) -> Result<Outcome> {
@@ -195,14 +183,5 @@ impl Engine for Blaze {
         let found = db.get(ISSUES, id)?.is_some();
         self.db = Some(db);
         Ok(Outcome::Rows(usize::from(found)))
-    }
-
-    fn note(&self, op: Op) -> Option<String> {
-        match op {
-            Op::IndexedEq | Op::RangeSortLimit if !pending::INDEXES => {
-                Some(format!("full scan: no index ({PENDING_CORE_API})"))
-            }
-            _ => None,
-        }
     }
 }

@@ -11,7 +11,6 @@ use ::blazedb::{Record, Timestamp, Uuid};
 
 use super::{EngineKind, Outcome, Result};
 
-pub use self::blazedb::PENDING_CORE_API;
 pub use self::sqlite::SCHEMA as SQLITE_SCHEMA;
 pub use self::sqlite::queries as sqlite_queries;
 
