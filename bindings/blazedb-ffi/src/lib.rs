@@ -419,10 +419,12 @@ impl Database {
         })
     }
 
-    /// `get_many` as a packed buffer (shape 1, lined up with `ids`; see [`packed`]).
-    pub fn get_many_packed(&self, collection: String, ids: Vec<String>) -> Result<Vec<u8>> {
+    /// `get_many` as a packed buffer (shape 1, lined up with `ids`; see [`packed`]). The
+    /// ids come packed too, 16 bytes each (RFC 4122 order); any other length is
+    /// `InvalidInput`.
+    pub fn get_many_packed(&self, collection: String, ids: Vec<u8>) -> Result<Vec<u8>> {
         guard(|| {
-            let got = self.db.get_many(&collection, &parse_ids(&ids)?)?;
+            let got = self.db.get_many(&collection, &packed::ids(&ids)?)?;
             Ok(packed::optional_records(&got))
         })
     }
@@ -865,10 +867,12 @@ impl Transaction {
         })
     }
 
-    /// `get_many` as a packed buffer (shape 1, lined up with `ids`; see [`packed`]).
-    pub fn get_many_packed(&self, collection: String, ids: Vec<String>) -> Result<Vec<u8>> {
+    /// `get_many` as a packed buffer (shape 1, lined up with `ids`; see [`packed`]). The
+    /// ids come packed too, 16 bytes each (RFC 4122 order); any other length is
+    /// `InvalidInput`.
+    pub fn get_many_packed(&self, collection: String, ids: Vec<u8>) -> Result<Vec<u8>> {
         guard(|| {
-            let got = self.tx.get_many(&collection, &parse_ids(&ids)?)?;
+            let got = self.tx.get_many(&collection, &packed::ids(&ids)?)?;
             Ok(packed::optional_records(&got))
         })
     }

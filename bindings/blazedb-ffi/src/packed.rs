@@ -6,18 +6,28 @@
 //! byte by byte in `docs/BINDINGS.md` ("Packed records"):
 //!
 //! ```text
-//! buffer  = version:u8 (=1) shape:u8 (0 = records, 1 = optional records) count:u32 item*count
-//! item    = record                 (shape 0)
-//!         | 0x00 | 0x01 record     (shape 1: absent / present)
-//! record  = fields:u32 (key value)*fields
-//! key     = len:u32 utf8*len
-//! value   = tag:u8 payload (see TAG_*)
+//! buffer  = version:u8 (=2) shape:u8 (0 = records, 1 = optional records) count:u32
+//!           keys:u32 key*keys  lists:u32 list*lists  item*count
+//! key     = len:u32 utf8*len                 (every distinct field name, once)
+//! list    = fields:u32 key_index:u32*fields  (a distinct field-name list, in order)
+//! item    = record                           (shape 0)
+//!         | 0x00 | 0x01 record               (shape 1: absent / present)
+//! record  = list_index:u32 value*fields(list)
+//! value   = tag:u8 payload (see TAG_*; a dictionary's payload is a record)
 //! ```
+//!
+//! Version 2 names each field once per buffer instead of once per record: the records of a
+//! collection share a few field-name lists, so the decoder builds each key string, and each
+//! record's hash table layout, once per list and then only fills in values. (Version 1,
+//! with the keys inline in every record, spent most of Swift's decoding time creating and
+//! hashing the same key strings again for every record.)
+
+use std::collections::HashMap;
 
 use blazedb::{Record, Value};
 
 /// The layout version, the buffer's first byte.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Shape byte: every item is a record.
 pub const SHAPE_RECORDS: u8 = 0;
 /// Shape byte: every item is a presence byte, then a record if it is 1.
@@ -41,20 +51,14 @@ pub const TAG_UUID: u8 = 6;
 pub const TAG_DATA: u8 = 7;
 /// Array: `count:u32` then that many values.
 pub const TAG_ARRAY: u8 = 8;
-/// Dictionary: `count:u32` then that many key-value pairs (keys as in a record).
+/// Dictionary: a record (`list_index:u32`, then one value per name of that list).
 pub const TAG_DICTIONARY: u8 = 9;
 /// Vector: `count:u32` then that many `f64` bit patterns.
 pub const TAG_VECTOR: u8 = 10;
 
-fn header(shape: u8, count: usize, out: &mut Vec<u8>) {
-    out.push(VERSION);
-    out.push(shape);
-    put_len(count, out);
-}
-
-/// Lengths and counts are `u32`. Nothing the core stores comes near 4 GiB (its record size
-/// limit is far lower), so saturating here would only ever turn an impossible case into a
-/// buffer the decoder refuses.
+/// Lengths, counts and indexes are `u32`. Nothing the core stores comes near 4 GiB (its
+/// record size limit is far lower), so saturating here would only ever turn an impossible
+/// case into a buffer the decoder refuses.
 fn put_len(n: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
 }
@@ -64,110 +68,217 @@ fn put_str(s: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn put_value(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::Null => out.push(TAG_NULL),
-        Value::String(s) => {
-            out.push(TAG_STRING);
-            put_str(s, out);
+/// The buffer being built: the key and list tables, which go first in the buffer but are
+/// only known once every record has been seen, and the items.
+struct Encoder<'a> {
+    /// Index of each distinct key, and the keys in index order.
+    key_index: HashMap<&'a str, u32>,
+    keys: Vec<&'a str>,
+    /// Index of each distinct field-name list (as key indexes), and the lists in order.
+    list_index: HashMap<Vec<u32>, u32>,
+    lists: Vec<Vec<u32>>,
+    /// The list the previous record or dictionary used: records of one collection almost
+    /// always repeat it, and comparing names is cheaper than hashing them.
+    last: Option<u32>,
+    scratch: Vec<u32>,
+    items: Vec<u8>,
+}
+
+impl<'a> Encoder<'a> {
+    fn new(capacity: usize) -> Self {
+        Encoder {
+            key_index: HashMap::new(),
+            keys: Vec::new(),
+            list_index: HashMap::new(),
+            lists: Vec::new(),
+            last: None,
+            scratch: Vec::new(),
+            items: Vec::with_capacity(capacity),
         }
-        Value::Int(i) => {
-            out.push(TAG_INT);
-            out.extend_from_slice(&i.to_le_bytes());
-        }
-        Value::Double(d) => {
-            out.push(TAG_DOUBLE);
-            out.extend_from_slice(&d.to_bits().to_le_bytes());
-        }
-        Value::Bool(b) => {
-            out.push(TAG_BOOL);
-            out.push(u8::from(*b));
-        }
-        Value::Date(t) => {
-            out.push(TAG_DATE);
-            out.extend_from_slice(&t.unix_seconds().to_le_bytes());
-            out.extend_from_slice(&t.subsec_nanos().to_le_bytes());
-        }
-        Value::Uuid(u) => {
-            out.push(TAG_UUID);
-            out.extend_from_slice(u.as_bytes());
-        }
-        Value::Data(d) => {
-            out.push(TAG_DATA);
-            put_len(d.len(), out);
-            out.extend_from_slice(d);
-        }
-        Value::Array(a) => {
-            out.push(TAG_ARRAY);
-            put_len(a.len(), out);
-            for v in a {
-                put_value(v, out);
+    }
+
+    /// The index of the list of the `len` field names `names()` yields (in order), added if
+    /// new. `names` is called twice at most: once to compare, once to intern.
+    fn list<I>(&mut self, len: usize, names: impl Fn() -> I) -> u32
+    where
+        I: Iterator<Item = &'a String>,
+    {
+        if let Some(l) = self.last {
+            let list = &self.lists[l as usize];
+            if list.len() == len
+                && list
+                    .iter()
+                    .zip(names())
+                    .all(|(&k, name)| self.keys[k as usize] == name.as_str())
+            {
+                return l;
             }
         }
-        Value::Dictionary(d) => {
-            out.push(TAG_DICTIONARY);
-            put_len(d.len(), out);
-            for (k, v) in d {
-                put_str(k, out);
-                put_value(v, out);
-            }
+        self.scratch.clear();
+        for name in names() {
+            let next = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
+            let k = *self.key_index.entry(name.as_str()).or_insert_with(|| {
+                self.keys.push(name.as_str());
+                next
+            });
+            self.scratch.push(k);
         }
-        Value::Vector(vs) => {
-            out.push(TAG_VECTOR);
-            put_len(vs.len(), out);
-            for x in vs {
-                out.extend_from_slice(&x.to_bits().to_le_bytes());
+        let l = match self.list_index.get(&self.scratch) {
+            Some(&l) => l,
+            None => {
+                let l = u32::try_from(self.lists.len()).unwrap_or(u32::MAX);
+                self.lists.push(self.scratch.clone());
+                self.list_index.insert(self.scratch.clone(), l);
+                l
+            }
+        };
+        self.last = Some(l);
+        l
+    }
+
+    fn record(&mut self, r: &'a Record) {
+        let l = self.list(r.len(), || r.iter().map(|(k, _)| k));
+        self.items.extend_from_slice(&l.to_le_bytes());
+        for (_, v) in r.iter() {
+            self.value(v);
+        }
+    }
+
+    fn value(&mut self, v: &'a Value) {
+        let out = &mut self.items;
+        match v {
+            Value::Null => out.push(TAG_NULL),
+            Value::String(s) => {
+                out.push(TAG_STRING);
+                put_str(s, out);
+            }
+            Value::Int(i) => {
+                out.push(TAG_INT);
+                out.extend_from_slice(&i.to_le_bytes());
+            }
+            Value::Double(d) => {
+                out.push(TAG_DOUBLE);
+                out.extend_from_slice(&d.to_bits().to_le_bytes());
+            }
+            Value::Bool(b) => {
+                out.push(TAG_BOOL);
+                out.push(u8::from(*b));
+            }
+            Value::Date(t) => {
+                out.push(TAG_DATE);
+                out.extend_from_slice(&t.unix_seconds().to_le_bytes());
+                out.extend_from_slice(&t.subsec_nanos().to_le_bytes());
+            }
+            Value::Uuid(u) => {
+                out.push(TAG_UUID);
+                out.extend_from_slice(u.as_bytes());
+            }
+            Value::Data(d) => {
+                out.push(TAG_DATA);
+                put_len(d.len(), out);
+                out.extend_from_slice(d);
+            }
+            Value::Array(a) => {
+                out.push(TAG_ARRAY);
+                put_len(a.len(), out);
+                for v in a {
+                    self.value(v);
+                }
+            }
+            Value::Dictionary(d) => {
+                out.push(TAG_DICTIONARY);
+                let l = self.list(d.len(), || d.keys());
+                self.items.extend_from_slice(&l.to_le_bytes());
+                for v in d.values() {
+                    self.value(v);
+                }
+            }
+            Value::Vector(vs) => {
+                out.push(TAG_VECTOR);
+                put_len(vs.len(), out);
+                for x in vs {
+                    out.extend_from_slice(&x.to_bits().to_le_bytes());
+                }
             }
         }
     }
-}
 
-fn put_record(r: &Record, out: &mut Vec<u8>) {
-    put_len(r.len(), out);
-    for (k, v) in r.iter() {
-        put_str(k, out);
-        put_value(v, out);
+    /// The whole buffer: header, key table, list table, items.
+    fn finish(self, shape: u8, count: usize) -> Vec<u8> {
+        let tables: usize = self.keys.iter().map(|k| 4 + k.len()).sum::<usize>()
+            + self.lists.iter().map(|l| 4 + 4 * l.len()).sum::<usize>();
+        let mut out = Vec::with_capacity(14 + tables + self.items.len());
+        out.push(VERSION);
+        out.push(shape);
+        put_len(count, &mut out);
+        put_len(self.keys.len(), &mut out);
+        for k in &self.keys {
+            put_str(k, &mut out);
+        }
+        put_len(self.lists.len(), &mut out);
+        for l in &self.lists {
+            put_len(l.len(), &mut out);
+            for k in l {
+                out.extend_from_slice(&k.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&self.items);
+        out
     }
 }
 
 /// Packs a list of records (shape 0).
 pub fn records(rs: &[Record]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(6 + rs.len() * 128);
-    header(SHAPE_RECORDS, rs.len(), &mut out);
+    let mut e = Encoder::new(rs.len() * 128);
     for r in rs {
-        put_record(r, &mut out);
+        e.record(r);
     }
-    out
+    e.finish(SHAPE_RECORDS, rs.len())
 }
 
 /// Packs a list of optional records (shape 1), as `get_many` returns them.
 pub fn optional_records(rs: &[Option<Record>]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(6 + rs.len() * 128);
-    header(SHAPE_OPTIONAL, rs.len(), &mut out);
+    let mut e = Encoder::new(rs.len() * 128);
     for r in rs {
         match r {
-            None => out.push(0),
+            None => e.items.push(0),
             Some(r) => {
-                out.push(1);
-                put_record(r, &mut out);
+                e.items.push(1);
+                e.record(r);
             }
         }
     }
-    out
+    e.finish(SHAPE_OPTIONAL, rs.len())
 }
 
 /// Packs one optional record as a shape-1 buffer of one item (`get`).
 pub fn optional_record(r: Option<&Record>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128);
-    header(SHAPE_OPTIONAL, 1, &mut out);
+    let mut e = Encoder::new(128);
     match r {
-        None => out.push(0),
+        None => e.items.push(0),
         Some(r) => {
-            out.push(1);
-            put_record(r, &mut out);
+            e.items.push(1);
+            e.record(r);
         }
     }
-    out
+    e.finish(SHAPE_OPTIONAL, 1)
+}
+
+/// Ids packed as 16 bytes each (RFC 4122 order, `uuid_t` in Swift), as `get_many_packed`
+/// takes them: no text to format on one side and parse on the other.
+pub fn ids(bytes: &[u8]) -> Result<Vec<blazedb::Uuid>, crate::BlazeError> {
+    if !bytes.len().is_multiple_of(16) {
+        return Err(crate::BlazeError::InvalidInput {
+            reason: format!(
+                "packed ids must be 16 bytes each; got {} bytes",
+                bytes.len()
+            ),
+        });
+    }
+    Ok(bytes
+        .chunks_exact(16)
+        .map(|b| blazedb::Uuid::from_bytes(b.try_into().unwrap_or([0; 16])))
+        .collect())
 }
 
 #[cfg(test)]
@@ -180,6 +291,8 @@ mod tests {
 
     struct Reader<'a> {
         b: &'a [u8],
+        keys: Vec<String>,
+        lists: Vec<Vec<usize>>,
     }
 
     impl<'a> Reader<'a> {
@@ -203,6 +316,31 @@ mod tests {
         fn str(&mut self) -> Option<String> {
             let n = self.u32()? as usize;
             String::from_utf8(self.take(n)?.to_vec()).ok()
+        }
+        /// The key table and the list table; every list names distinct, known keys.
+        fn tables(&mut self) -> Option<()> {
+            let nk = self.u32()?;
+            for _ in 0..nk {
+                let k = self.str()?;
+                if self.keys.contains(&k) {
+                    return None;
+                }
+                self.keys.push(k);
+            }
+            let nl = self.u32()?;
+            for _ in 0..nl {
+                let n = self.u32()?;
+                let mut l = Vec::new();
+                for _ in 0..n {
+                    let k = self.u32()? as usize;
+                    if k >= self.keys.len() || l.contains(&k) {
+                        return None;
+                    }
+                    l.push(k);
+                }
+                self.lists.push(l);
+            }
+            Some(())
         }
         fn value(&mut self) -> Option<BlazeValue> {
             Some(match self.u8()? {
@@ -239,15 +377,9 @@ mod tests {
                     let values = (0..n).map(|_| self.value()).collect::<Option<_>>()?;
                     BlazeValue::Array { values }
                 }
-                TAG_DICTIONARY => {
-                    let n = self.u32()?;
-                    let mut entries = HashMap::new();
-                    for _ in 0..n {
-                        let k = self.str()?;
-                        entries.insert(k, self.value()?);
-                    }
-                    BlazeValue::Dictionary { entries }
-                }
+                TAG_DICTIONARY => BlazeValue::Dictionary {
+                    entries: self.record()?,
+                },
                 TAG_VECTOR => {
                     let n = self.u32()?;
                     let values = (0..n)
@@ -259,11 +391,12 @@ mod tests {
             })
         }
         fn record(&mut self) -> Option<BlazeRecord> {
-            let n = self.u32()?;
+            let i = self.u32()? as usize;
+            let l = self.lists.get(i)?.clone();
             let mut r = HashMap::new();
-            for _ in 0..n {
-                let k = self.str()?;
-                r.insert(k, self.value()?);
+            for k in l {
+                let v = self.value()?;
+                r.insert(self.keys[k].clone(), v);
             }
             Some(r)
         }
@@ -271,12 +404,17 @@ mod tests {
 
     /// Decodes a whole buffer; `None` if it is malformed or has bytes left over.
     fn decode(b: &[u8]) -> Option<Vec<Option<BlazeRecord>>> {
-        let mut rd = Reader { b };
+        let mut rd = Reader {
+            b,
+            keys: Vec::new(),
+            lists: Vec::new(),
+        };
         if rd.u8()? != VERSION {
             return None;
         }
         let shape = rd.u8()?;
         let n = rd.u32()?;
+        rd.tables()?;
         let mut out = Vec::new();
         for _ in 0..n {
             out.push(match shape {
@@ -384,16 +522,63 @@ mod tests {
 
     #[test]
     fn empty_lists_and_exact_bytes() {
-        assert_eq!(records(&[]), vec![VERSION, SHAPE_RECORDS, 0, 0, 0, 0]);
-        assert_eq!(
-            optional_records(&[]),
-            vec![VERSION, SHAPE_OPTIONAL, 0, 0, 0, 0]
-        );
-        // One record {"a": Int 1}: header, 1 field, key "a", tag 2, 1 as i64.
-        let r = Record::new().with("a", Value::Int(1));
-        let mut want = vec![1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, b'a', TAG_INT];
-        want.extend_from_slice(&1i64.to_le_bytes());
-        assert_eq!(records(&[r]), want);
+        let empty = |shape| vec![VERSION, shape, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(records(&[]), empty(SHAPE_RECORDS));
+        assert_eq!(optional_records(&[]), empty(SHAPE_OPTIONAL));
+        // Records {"a": Int 1} and {"a": Int 2}: header, 1 key "a", 1 list [0], then each
+        // record is list 0 and its one value.
+        let r = |n: i64| Record::new().with("a", Value::Int(n));
+        let mut want = vec![2, 0, 2, 0, 0, 0];
+        want.extend_from_slice(&[1, 0, 0, 0, 1, 0, 0, 0, b'a']);
+        want.extend_from_slice(&[1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+        for n in [1i64, 2] {
+            want.extend_from_slice(&[0, 0, 0, 0, TAG_INT]);
+            want.extend_from_slice(&n.to_le_bytes());
+        }
+        assert_eq!(records(&[r(1), r(2)]), want);
+    }
+
+    /// Each distinct key and each distinct key list is stored once per buffer, whatever
+    /// order records with different lists come in, and dictionaries share the tables.
+    #[test]
+    fn keys_and_lists_are_stored_once() {
+        let a = || Record::new().with("x", 1).with("y", 2);
+        let b = || {
+            Record::new().with("y", 3).with(
+                "d",
+                Value::Dictionary(BTreeMap::from([("x".to_string(), Value::Int(4))])),
+            )
+        };
+        let rs = vec![a(), b(), a(), b(), a(), Record::new()];
+        let buf = records(&rs);
+        let mut rd = Reader {
+            b: &buf[6..],
+            keys: Vec::new(),
+            lists: Vec::new(),
+        };
+        rd.tables().unwrap();
+        assert_eq!(rd.keys, ["x", "y", "d"]);
+        // a's list, b's list (sorted: d, y), the dictionary's list, the empty list.
+        assert_eq!(rd.lists, vec![vec![0, 1], vec![2, 1], vec![0], vec![]]);
+        let got = decode(&buf).unwrap();
+        for (r, g) in rs.into_iter().zip(got) {
+            assert!(same_record(&from_record(r), &g.unwrap()));
+        }
+    }
+
+    #[test]
+    fn packed_ids_are_16_bytes_each() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut bytes = a.as_bytes().to_vec();
+        bytes.extend_from_slice(b.as_bytes());
+        assert_eq!(ids(&bytes).unwrap(), vec![a, b]);
+        assert!(ids(&[]).unwrap().is_empty());
+        for n in [1, 15, 17, 31] {
+            assert!(matches!(
+                ids(&bytes[..n]),
+                Err(crate::BlazeError::InvalidInput { .. })
+            ));
+        }
     }
 
     #[test]
@@ -461,6 +646,11 @@ mod tests {
             limit: Some(5),
         };
         let some = vec![ids[3].clone(), missing.clone(), ids[0].clone()];
+        let pack = |ids: &[String]| -> Vec<u8> {
+            ids.iter()
+                .flat_map(|s| *Uuid::parse_str(s).unwrap().as_bytes())
+                .collect()
+        };
 
         let got = decode(&db.get_packed(c.clone(), ids[2].clone()).unwrap()).unwrap();
         assert!(same_record(
@@ -471,7 +661,7 @@ mod tests {
             decode(&db.get_packed(c.clone(), missing.clone()).unwrap()).unwrap(),
             vec![None]
         );
-        let many = decode(&db.get_many_packed(c.clone(), some.clone()).unwrap()).unwrap();
+        let many = decode(&db.get_many_packed(c.clone(), pack(&some)).unwrap()).unwrap();
         let want = db.get_many(c.clone(), some.clone()).unwrap();
         assert_eq!(many.len(), 3);
         assert!(many[1].is_none() && want[1].is_none());
@@ -494,6 +684,10 @@ mod tests {
             &unpack_all(&db.query_packed(spec.clone()).unwrap())
         ));
         assert!(db.get_packed(c.clone(), "nope".into()).is_err());
+        assert!(matches!(
+            db.get_many_packed(c.clone(), vec![0; 17]),
+            Err(crate::BlazeError::InvalidInput { .. })
+        ));
 
         let tx = db.begin().unwrap();
         let mut r = from_record(every_kind());
@@ -506,7 +700,7 @@ mod tests {
             got[0].as_ref().unwrap()
         ));
         let some = vec![new.clone(), missing, ids[1].clone()];
-        let many = decode(&tx.get_many_packed(c.clone(), some.clone()).unwrap()).unwrap();
+        let many = decode(&tx.get_many_packed(c.clone(), pack(&some)).unwrap()).unwrap();
         let want = tx.get_many(c.clone(), some).unwrap();
         assert!(many[1].is_none());
         assert!(same_record(

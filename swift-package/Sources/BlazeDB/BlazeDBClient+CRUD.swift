@@ -63,9 +63,11 @@ extension BlazeDBClient {
         })
     }
 
-    /// The live records among `ids`, keyed by id (missing ids are left out).
+    /// The live records among `ids`, keyed by id (missing ids are left out). The ids go to
+    /// the core as one buffer of 16-byte UUIDs and the records come back as one packed buffer.
     public func fetchBatch(ids: [UUID]) throws -> [UUID: BlazeDataRecord] {
-        let got = try PackedRecords.optionalRecords(read { try $0.getManyPacked(collection: collection, ids: self.ids(ids)) })
+        let packed = try read { try $0.getManyPacked(collection: collection, ids: PackedRecords.ids(ids)) }
+        let got = try PackedRecords.optionalRecords(packed)
         var out: [UUID: BlazeDataRecord] = [:]
         out.reserveCapacity(got.count)
         for (id, r) in zip(ids, got) {

@@ -94,7 +94,7 @@ protocol RecordStore: AnyObject, Sendable {
     func query(spec: QuerySpec) throws -> [[String: BlazeValue]]
     // The packed forms of the record reads (decoded by PackedRecords.swift).
     func getPacked(collection: String, id: String) throws -> Data
-    func getManyPacked(collection: String, ids: [String]) throws -> Data
+    func getManyPacked(collection: String, ids: Data) throws -> Data
     func allPacked(collection: String) throws -> Data
     func pagePacked(collection: String, offset: UInt64, limit: UInt64) throws -> Data
     func queryPacked(spec: QuerySpec) throws -> Data

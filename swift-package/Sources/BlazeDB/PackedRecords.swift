@@ -5,12 +5,19 @@ internal import BlazeDBBindings
 // `all_packed`, `page_packed`, `query_packed`; layout: docs/BINDINGS.md, "Packed records").
 // It reads the bytes in place and builds `BlazeDataRecord`s directly, with no intermediate
 // `BlazeValue`: UniFFI's generic lifting of `[String: BlazeValue]` costs tens of µs per
-// record on Linux. Every length and count is checked against the bytes left before it is
-// used, so a truncated or malformed buffer throws `.corruptedData` and never reads out of
-// bounds.
+// record on Linux. Every length, count and index is checked against the bytes left or the
+// table it refers to before it is used, so a truncated or malformed buffer throws
+// `.corruptedData` and never reads out of bounds.
+//
+// The buffer names every field once, in a key table, and every distinct field-name list
+// once, in a list table; each record only says which list it uses. The decoder builds one
+// template dictionary per list (every key, `.null` values) with the hash-table index of each
+// key, and makes each record by copying its list's template and storing the values at
+// those indexes: no key string is created and no key is hashed per record, which was most
+// of the decoding time with the keys inline in each record (layout version 1).
 
 enum PackedRecords {
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
     static let shapeRecords: UInt8 = 0
     static let shapeOptional: UInt8 = 1
     /// Deeper than the core ever stores (64), low enough that recursion cannot exhaust the stack.
@@ -48,6 +55,17 @@ enum PackedRecords {
         }
     }
 
+    /// `ids` as `get_many_packed` takes them: 16 bytes each, in `uuid_t` (RFC 4122) order.
+    static func ids(_ ids: [UUID]) -> Data {
+        var out = Data(count: ids.count * 16)
+        out.withUnsafeMutableBytes { raw in
+            for (i, id) in ids.enumerated() {
+                raw.storeBytes(of: id.uuid, toByteOffset: i * 16, as: uuid_t.self)
+            }
+        }
+        return out
+    }
+
     /// A shape-1 buffer of exactly one item (`get_packed`).
     static func optionalRecord(_ data: Data) throws -> BlazeDataRecord? {
         let items = try optionalRecords(data)
@@ -57,9 +75,18 @@ enum PackedRecords {
         return items[0]
     }
 
+    /// One field-name list of the buffer: its template (every key, `.null` values) and where
+    /// each of its keys sits in the template's hash table, in list order.
+    private struct KeyList {
+        let template: [String: BlazeDocumentField]
+        let slots: [Dictionary<String, BlazeDocumentField>.Index]
+    }
+
     private struct Reader {
         let raw: UnsafeRawBufferPointer
         var pos = 0
+        var keys: [String] = []
+        var lists: [KeyList] = []
 
         init(_ raw: UnsafeRawBufferPointer) { self.raw = raw }
 
@@ -99,6 +126,13 @@ enum PackedRecords {
             return n
         }
 
+        /// An index into a table of `size` entries.
+        mutating func index(below size: Int, _ what: String) throws -> Int {
+            let i = Int(try u32())
+            guard i < size else { throw corrupt("\(what) index \(i) of \(size)") }
+            return i
+        }
+
         mutating func bytes(_ n: Int) throws -> UnsafeRawBufferPointer {
             try need(n)
             defer { pos += n }
@@ -112,12 +146,39 @@ enum PackedRecords {
             return String(decoding: try bytes(n), as: UTF8.self)
         }
 
+        /// Version, shape and item count, then the key and list tables.
         mutating func header(shape: UInt8) throws -> Int {
             let v = try u8()
             guard v == PackedRecords.version else { throw corrupt("unknown layout version \(v)") }
             let s = try u8()
             guard s == shape else { throw corrupt("shape \(s), expected \(shape)") }
-            return try count(minSize: 1)
+            let n = try count(minSize: 1)
+            let nk = try count(minSize: 4)
+            keys.reserveCapacity(nk)
+            for _ in 0..<nk { keys.append(try string()) }
+            let nl = try count(minSize: 4)
+            lists.reserveCapacity(nl)
+            for _ in 0..<nl {
+                let fields = try count(minSize: 4)
+                var template: [String: BlazeDocumentField] = [:]
+                template.reserveCapacity(fields)
+                var names: [String] = []
+                names.reserveCapacity(fields)
+                for _ in 0..<fields {
+                    let k = keys[try index(below: keys.count, "key")]
+                    guard template.updateValue(.null, forKey: k) == nil else { throw corrupt("key \(k) twice in a key list") }
+                    names.append(k)
+                }
+                // Indexes are taken once every key is in, so no later insertion moves them.
+                var slots: [Dictionary<String, BlazeDocumentField>.Index] = []
+                slots.reserveCapacity(fields)
+                for k in names {
+                    guard let slot = template.index(forKey: k) else { throw corrupt("key \(k) lost") }
+                    slots.append(slot)
+                }
+                lists.append(KeyList(template: template, slots: slots))
+            }
+            return n
         }
 
         func finish() throws {
@@ -128,14 +189,16 @@ enum PackedRecords {
             BlazeDataRecord(try fields(depth: 0))
         }
 
-        /// `count` then key-value pairs, a record's fields or a dictionary's entries.
+        /// A key-list index, then one value per key of that list: a record's fields or a
+        /// dictionary's entries. The copy of the template keeps its hash-table layout (a
+        /// copied Dictionary keeps its storage's age, so the template's indexes stay valid
+        /// in it), so each value is stored without hashing its key.
         mutating func fields(depth: Int) throws -> [String: BlazeDocumentField] {
-            let n = try count(minSize: 5)
-            var out: [String: BlazeDocumentField] = [:]
-            out.reserveCapacity(n)
-            for _ in 0..<n {
-                let k = try string()
-                out[k] = try value(depth: depth)
+            let list = lists[try index(below: lists.count, "key list")]
+            var out = list.template
+            for slot in list.slots {
+                let v = try value(depth: depth)
+                out.values[slot] = v
             }
             return out
         }
