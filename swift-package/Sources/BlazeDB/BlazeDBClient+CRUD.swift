@@ -23,11 +23,16 @@ extension BlazeDBClient {
         _ = try insert(data)
     }
 
-    /// Inserts many records in one commit, all or nothing; returns their ids in order.
+    /// Inserts many records in one commit, all or nothing; returns their ids in order. The
+    /// records go to the core as one packed buffer and the ids come back as one.
     @discardableResult
     public func insertMany(_ records: [BlazeDataRecord]) throws -> [UUID] {
-        let batch = try records.map { try $0.toFFI() }
-        return try write { try $0.insertMany(collection: collection, records: batch) }.map(uuid)
+        let batch = try PackedWrites.records(records)
+        let ids = try PackedWrites.ids(write { try $0.insertManyPacked(collection: collection, records: batch) })
+        guard ids.count == records.count else {
+            throw BlazeDBError.corruptedData(location: "packed ids", reason: "\(ids.count) ids for \(records.count) records")
+        }
+        return ids
     }
 
     /// The record, or nil if it is missing or soft-deleted.

@@ -78,6 +78,7 @@ func uuid(_ s: String) throws -> UUID {
 protocol RecordStore: AnyObject, Sendable {
     func insert(collection: String, record: [String: BlazeValue]) throws -> String
     func insertMany(collection: String, records: [[String: BlazeValue]]) throws -> [String]
+    func insertManyPacked(collection: String, records: Data) throws -> Data
     func get(collection: String, id: String) throws -> [String: BlazeValue]?
     func getMany(collection: String, ids: [String]) throws -> [[String: BlazeValue]?]
     func exists(collection: String, id: String) throws -> Bool

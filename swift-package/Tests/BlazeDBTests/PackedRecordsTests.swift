@@ -245,4 +245,45 @@ final class PackedRecordsTests: BlazeTestCase {
         let deepDicts = one(cat(Array(Array(repeating: dictLevel, count: 100_000).joined()), [0]))
         assertBlazeError(try PackedRecordsDecoder.records(Data(deepDicts)), isCorrupted)
     }
+
+    // MARK: Write buffers (insertMany)
+
+    func testWriteBufferBytesAreExact() throws {
+        let minusTwo: [UInt8] = withUnsafeBytes(of: Int64(-2).littleEndian, Array.init)
+        XCTAssertEqual(Array(try PackedWritesEncoder.records([BlazeDataRecord(["k": .int(-2)])])),
+                       cat([1, 0], le32(1), le32(1), le32(1), Array("k".utf8), [2], minusTwo))
+        XCTAssertEqual(Array(try PackedWritesEncoder.records([])), cat([1, 0], le32(0)))
+        let u = UUID(uuidString: "E621E1F8-C36C-495A-93FC-0C247A3E6E5F")!
+        let nested = BlazeDataRecord(["d": .dictionary(["u": .uuid(u)]), ])
+        XCTAssertEqual(Array(try PackedWritesEncoder.records([nested])),
+                       cat([1, 0], le32(1), le32(1), le32(1), Array("d".utf8), [9], le32(1), le32(1), Array("u".utf8), [6],
+                           [0xE6, 0x21, 0xE1, 0xF8, 0xC3, 0x6C, 0x49, 0x5A, 0x93, 0xFC, 0x0C, 0x24, 0x7A, 0x3E, 0x6E, 0x5F]))
+        XCTAssertEqual(try PackedWritesEncoder.ids(Data([UInt8](repeating: 0, count: 16) + [UInt8](repeating: 255, count: 16))),
+                       [UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
+                        UUID(uuidString: "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF")!])
+        assertBlazeError(try PackedWritesEncoder.ids(Data(count: 17)), isCorrupted)
+    }
+
+    func testInsertManyRoundTripsAndRefusesNonFiniteDates() throws {
+        let db = try makeDB()
+        let given = UUID()
+        var withID = everyKind(7)
+        withID["id"] = .uuid(given)
+        var withStringID = everyKind(8)
+        let textID = UUID()
+        withStringID["id"] = .string(textID.uuidString)
+        let ids = try db.insertMany([everyKind(6), withID, withStringID])
+        XCTAssertEqual(ids.count, 3)
+        XCTAssertEqual(ids[1], given)
+        XCTAssertEqual(ids[2], textID)
+        assertHolds(try db.fetch(id: ids[0]), everyKind(6))
+        assertHolds(try db.fetch(id: given), everyKind(7))
+        XCTAssertEqual(try db.fetch(id: textID)?["n"], .int(8))
+        let bad = BlazeDataRecord(["a": .dictionary(["when": .date(Date(timeIntervalSinceReferenceDate: .infinity))])])
+        assertBlazeError(try db.insertMany([everyKind(9), bad])) {
+            if case .invalidField(let name, _, _) = $0 { return name == "a.when" }
+            return false
+        }
+        XCTAssertEqual(try db.count(), 3)
+    }
 }
