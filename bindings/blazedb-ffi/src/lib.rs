@@ -364,7 +364,11 @@ impl Database {
     /// `insert_many` taking the records packed (layout version 1, keys inline: see
     /// [`packed::WRITE_VERSION`]) and returning the ids packed, 16 bytes each in order. A
     /// malformed buffer is `InvalidInput`; nothing is written then.
-    pub fn insert_many_packed(&self, collection: String, records: Vec<u8>) -> Result<Vec<u8>> {
+    pub fn insert_many_packed(
+        &self,
+        collection: String,
+        records: packed::Packed,
+    ) -> Result<packed::Packed> {
         guard(|| {
             let ids = self
                 .db
@@ -434,7 +438,11 @@ impl Database {
     /// `get_many` as a packed buffer (shape 1, lined up with `ids`; see [`packed`]). The
     /// ids come packed too, 16 bytes each (RFC 4122 order); any other length is
     /// `InvalidInput`.
-    pub fn get_many_packed(&self, collection: String, ids: Vec<u8>) -> Result<packed::Packed> {
+    pub fn get_many_packed(
+        &self,
+        collection: String,
+        ids: packed::Packed,
+    ) -> Result<packed::Packed> {
         guard(|| {
             let got = self.db.get_many(&collection, &packed::ids(&ids)?)?;
             Ok(packed::optional_records(&got))
@@ -821,7 +829,11 @@ impl Transaction {
     }
 
     /// See `Database::insert_many_packed`.
-    pub fn insert_many_packed(&self, collection: String, records: Vec<u8>) -> Result<Vec<u8>> {
+    pub fn insert_many_packed(
+        &self,
+        collection: String,
+        records: packed::Packed,
+    ) -> Result<packed::Packed> {
         guard(|| {
             let ids = self
                 .tx
@@ -897,7 +909,11 @@ impl Transaction {
     /// `get_many` as a packed buffer (shape 1, lined up with `ids`; see [`packed`]). The
     /// ids come packed too, 16 bytes each (RFC 4122 order); any other length is
     /// `InvalidInput`.
-    pub fn get_many_packed(&self, collection: String, ids: Vec<u8>) -> Result<packed::Packed> {
+    pub fn get_many_packed(
+        &self,
+        collection: String,
+        ids: packed::Packed,
+    ) -> Result<packed::Packed> {
         guard(|| {
             let got = self.tx.get_many(&collection, &packed::ids(&ids)?)?;
             Ok(packed::optional_records(&got))

@@ -68,16 +68,42 @@ fn put_str(s: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// A packed buffer as the `…_packed` calls return it: UniFFI `bytes` (Swift `Data`), lowered
-/// without a copy.
+/// A packed buffer crossing the FFI as UniFFI `bytes` (Swift `Data`) with no per-byte work:
+/// what the `…_packed` calls return, and the packed ids and records they take.
 ///
-/// UniFFI serializes a returned `Vec<u8>` as an `i32` length and then the bytes, one
-/// `put_u8` call per byte into a new buffer; for the §4 workload's 2,000-record `get_many`
-/// that loop cost as much as packing the records. A `Packed` is built with that 4-byte
-/// length already in front, so its vector *is* the serialized form and is handed over as
-/// the `RustBuffer` itself. Its metadata is `Vec<u8>`'s, so the generated bindings are
-/// unchanged. Derefs to the packed bytes without the length.
+/// UniFFI serializes a `Vec<u8>` as an `i32` length and then the bytes, one `put_u8` call
+/// per byte into a new buffer (and lifts one back byte by byte, checking the length each
+/// time); for the §4 workload's 2,000-record `get_many` that loop cost as much as packing
+/// the records. A `Packed` keeps that 4-byte length in front of its bytes, so its vector
+/// *is* the serialized form: it is handed over as the `RustBuffer` itself, and taken over
+/// from one after checking the length. Its metadata is `Vec<u8>`'s, so the generated
+/// bindings are unchanged. Derefs to the bytes without the length.
 pub struct Packed(Vec<u8>);
+
+impl Packed {
+    /// Takes over a serialized `bytes` value (length, then the bytes), checking the length.
+    fn from_serialized(v: Vec<u8>) -> uniffi::Result<Self> {
+        let Some(head) = v.first_chunk::<4>() else {
+            uniffi::deps::anyhow::bail!("bytes value shorter than its length");
+        };
+        let n = i32::from_be_bytes(*head);
+        if usize::try_from(n).ok() != Some(v.len() - 4) {
+            uniffi::deps::anyhow::bail!("bytes length {n} for {} bytes", v.len() - 4);
+        }
+        Ok(Packed(v))
+    }
+}
+
+impl From<Vec<u8>> for Packed {
+    /// Copies `bytes` behind a length prefix (Rust callers and tests; the FFI never copies).
+    fn from(bytes: Vec<u8>) -> Self {
+        let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
+        let mut v = Vec::with_capacity(4 + bytes.len());
+        v.extend_from_slice(&len.to_be_bytes());
+        v.extend_from_slice(&bytes);
+        Packed(v)
+    }
+}
 
 impl std::ops::Deref for Packed {
     type Target = [u8];
@@ -95,7 +121,8 @@ impl std::fmt::Debug for Packed {
 // SAFETY: `lower` hands UniFFI a vector this side owns, as every `RustBuffer` lowering does;
 // `lower` and `write` both produce exactly the bytes `Vec<u8>`'s own lowering would: its
 // length as a big-endian `i32` (UniFFI's `put_i32`, read back by the bindings' `readInt`),
-// then the bytes, because `Encoder::finish` writes that prefix first.
+// then the bytes, because every `Packed` starts with that prefix (`Encoder::finish`,
+// `From<Vec<u8>>`, or checked by `from_serialized`).
 unsafe impl<UT> uniffi::Lower<UT> for Packed {
     type FfiType = uniffi::RustBuffer;
 
@@ -108,7 +135,32 @@ unsafe impl<UT> uniffi::Lower<UT> for Packed {
     }
 }
 
+// SAFETY: `try_lift` takes the `RustBuffer` the bindings allocated for this call (as
+// `Vec<u8>`'s lifting does) and reads exactly what `Vec<u8>`'s lifting would, refusing a
+// length that does not match the buffer.
+unsafe impl<UT> uniffi::Lift<UT> for Packed {
+    type FfiType = uniffi::RustBuffer;
+
+    fn try_lift(buf: uniffi::RustBuffer) -> uniffi::Result<Self> {
+        Packed::from_serialized(buf.destroy_into_vec())
+    }
+
+    fn try_read(buf: &mut &[u8]) -> uniffi::Result<Self> {
+        let Some(head) = buf.first_chunk::<4>() else {
+            uniffi::deps::anyhow::bail!("bytes value shorter than its length");
+        };
+        let n = usize::try_from(i32::from_be_bytes(*head))?;
+        if buf.len() - 4 < n {
+            uniffi::deps::anyhow::bail!("bytes length {n} past the end");
+        }
+        let (v, rest) = buf.split_at(4 + n);
+        *buf = rest;
+        Ok(Packed(v.to_vec()))
+    }
+}
+
 uniffi::derive_ffi_traits!(impl<UT> LowerReturn<UT> for Packed);
+uniffi::derive_ffi_traits!(impl<UT> LiftRef<UT> for Packed);
 
 impl<UT> uniffi::TypeId<UT> for Packed {
     const TYPE_ID_META: uniffi::MetadataBuffer = <Vec<u8> as uniffi::TypeId<UT>>::TYPE_ID_META;
@@ -281,7 +333,7 @@ impl<'a> Encoder<'a> {
 
 /// Packs a list of records (shape 0).
 pub fn records(rs: &[Record]) -> Packed {
-    let mut e = Encoder::new(rs.len() * 128);
+    let mut e = Encoder::new(rs.len() * 256);
     for r in rs {
         e.record(r);
     }
@@ -290,7 +342,7 @@ pub fn records(rs: &[Record]) -> Packed {
 
 /// Packs a list of optional records (shape 1), as `get_many` returns them.
 pub fn optional_records(rs: &[Option<Record>]) -> Packed {
-    let mut e = Encoder::new(rs.len() * 128);
+    let mut e = Encoder::new(rs.len() * 256);
     for r in rs {
         match r {
             None => e.items.push(0),
@@ -525,8 +577,14 @@ fn field_name(path: &str, key: &str) -> String {
 }
 
 /// Ids as 16 bytes each, the form [`ids`] reads (`insert_many_packed`'s answer).
-pub fn pack_ids(ids: &[blazedb::Uuid]) -> Vec<u8> {
-    ids.iter().flat_map(|u| *u.as_bytes()).collect()
+pub fn pack_ids(ids: &[blazedb::Uuid]) -> Packed {
+    let n = i32::try_from(ids.len() * 16).unwrap_or(i32::MAX);
+    let mut v = Vec::with_capacity(4 + ids.len() * 16);
+    v.extend_from_slice(&n.to_be_bytes());
+    for id in ids {
+        v.extend_from_slice(id.as_bytes());
+    }
+    Packed(v)
 }
 
 #[cfg(test)]
@@ -794,6 +852,34 @@ mod tests {
         assert_eq!(written, uniffi_form);
         let lowered = <Packed as uniffi::Lower<crate::UniFfiTag>>::lower(got);
         assert_eq!(lowered.destroy_into_vec(), uniffi_form);
+        // Lifting takes the same form back, whole or from inside a larger buffer, and
+        // refuses a length that does not match.
+        type L = dyn Fn(uniffi::RustBuffer) -> uniffi::Result<Packed>;
+        let lift: &L = &<Packed as uniffi::Lift<crate::UniFfiTag>>::try_lift;
+        let lifted = lift(uniffi::RustBuffer::from_vec(uniffi_form.clone())).unwrap();
+        assert_eq!(*lifted, want);
+        let mut two = uniffi_form.clone();
+        two.extend_from_slice(&uniffi_form);
+        let mut rest = two.as_slice();
+        for _ in 0..2 {
+            let p = <Packed as uniffi::Lift<crate::UniFfiTag>>::try_read(&mut rest).unwrap();
+            assert_eq!(*p, want);
+        }
+        assert!(rest.is_empty());
+        for bad in [
+            vec![],
+            vec![0, 0, 0],
+            vec![0, 0, 0, 2, 9],
+            vec![0xff, 0xff, 0xff, 0xff],
+        ] {
+            assert!(
+                lift(uniffi::RustBuffer::from_vec(bad.clone())).is_err(),
+                "{bad:?}"
+            );
+            let mut r = bad.as_slice();
+            assert!(<Packed as uniffi::Lift<crate::UniFfiTag>>::try_read(&mut r).is_err());
+        }
+        assert_eq!(*Packed::from(vec![1, 2]), [1, 2]);
     }
 
     /// Each distinct key and each distinct key list is stored once per buffer, whatever
@@ -919,7 +1005,7 @@ mod tests {
             decode(&db.get_packed(c.clone(), missing.clone()).unwrap()).unwrap(),
             vec![None]
         );
-        let many = decode(&db.get_many_packed(c.clone(), pack(&some)).unwrap()).unwrap();
+        let many = decode(&db.get_many_packed(c.clone(), pack(&some).into()).unwrap()).unwrap();
         let want = db.get_many(c.clone(), some.clone()).unwrap();
         assert_eq!(many.len(), 3);
         assert!(many[1].is_none() && want[1].is_none());
@@ -943,7 +1029,7 @@ mod tests {
         ));
         assert!(db.get_packed(c.clone(), "nope".into()).is_err());
         assert!(matches!(
-            db.get_many_packed(c.clone(), vec![0; 17]),
+            db.get_many_packed(c.clone(), vec![0; 17].into()),
             Err(crate::BlazeError::InvalidInput { .. })
         ));
 
@@ -958,7 +1044,7 @@ mod tests {
             got[0].as_ref().unwrap()
         ));
         let some = vec![new.clone(), missing, ids[1].clone()];
-        let many = decode(&tx.get_many_packed(c.clone(), pack(&some)).unwrap()).unwrap();
+        let many = decode(&tx.get_many_packed(c.clone(), pack(&some).into()).unwrap()).unwrap();
         let want = tx.get_many(c.clone(), some).unwrap();
         assert!(many[1].is_none());
         assert!(same_record(
@@ -1066,29 +1152,17 @@ mod tests {
         out
     }
 
-    fn record_bits(r: &Record) -> Vec<(String, String)> {
-        // Debug text tells NaN payloads and -0.0 apart only through the bits, so compare
-        // through the `BlazeValue` conversion as the read tests do.
-        let b = from_record(r.clone());
-        let mut v: Vec<_> = b
-            .iter()
-            .map(|(k, v)| (k.clone(), format!("{v:?}")))
-            .collect();
-        v.sort();
-        v
-    }
-
     #[test]
     fn the_write_layout_decodes_every_kind() {
         let rs = vec![every_kind(), Record::new(), every_kind()];
         let got = decode_write(&write_buffer(&rs)).unwrap();
         assert_eq!(got.len(), 3);
         for (r, g) in rs.iter().zip(&got) {
+            // Compared through the `BlazeValue` conversion, doubles by their bits.
             assert!(same_record(
                 &from_record(r.clone()),
                 &from_record(g.clone())
             ));
-            assert_eq!(record_bits(r), record_bits(g));
         }
         assert!(decode_write(&write_buffer(&[])).unwrap().is_empty());
     }
@@ -1213,7 +1287,7 @@ mod tests {
         let given = Uuid::new_v4();
         let with_id = r.clone().with("id", Value::Uuid(given));
         let ids = ids(&db
-            .insert_many_packed(c.clone(), write_buffer(&[r.clone(), with_id]))
+            .insert_many_packed(c.clone(), write_buffer(&[r.clone(), with_id]).into())
             .unwrap())
         .unwrap();
         assert_eq!(ids.len(), 2);
@@ -1234,19 +1308,19 @@ mod tests {
         let mut bad = write_buffer(&[r.clone(), r.clone()]);
         bad.truncate(bad.len() - 1);
         assert!(matches!(
-            db.insert_many_packed(c.clone(), bad.clone()),
+            db.insert_many_packed(c.clone(), bad.clone().into()),
             Err(crate::BlazeError::InvalidInput { .. })
         ));
         assert_eq!(db.count(c.clone()).unwrap(), 3);
 
         let tx = db.begin().unwrap();
         let in_tx = ids_of(
-            &tx.insert_many_packed(c.clone(), write_buffer(&[r]))
+            &tx.insert_many_packed(c.clone(), write_buffer(&[r]).into())
                 .unwrap(),
         );
         assert!(tx.get(c.clone(), in_tx[0].to_string()).unwrap().is_some());
         assert!(matches!(
-            tx.insert_many_packed(c.clone(), bad),
+            tx.insert_many_packed(c.clone(), bad.into()),
             Err(crate::BlazeError::InvalidInput { .. })
         ));
         tx.rollback().unwrap();

@@ -72,13 +72,7 @@ extension BlazeDBClient {
     /// the core as one buffer of 16-byte UUIDs and the records come back as one packed buffer.
     public func fetchBatch(ids: [UUID]) throws -> [UUID: BlazeDataRecord] {
         let packed = try read { try $0.getManyPacked(collection: collection, ids: PackedRecords.ids(ids)) }
-        let got = try PackedRecords.optionalRecords(packed)
-        var out: [UUID: BlazeDataRecord] = [:]
-        out.reserveCapacity(got.count)
-        for (id, r) in zip(ids, got) {
-            if let r { out[id] = r }
-        }
-        return out
+        return try PackedRecords.recordsByID(packed, ids: ids)
     }
 
     /// Number of live records (soft-deleted ones excluded). O(1).

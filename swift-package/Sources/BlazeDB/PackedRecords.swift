@@ -38,20 +38,42 @@ enum PackedRecords {
 
     /// A shape-1 buffer: a record or nil per item.
     static func optionalRecords(_ data: Data) throws -> [BlazeDataRecord?] {
+        var out: [BlazeDataRecord?] = []
+        try forEachOptional(data, reserve: { out.reserveCapacity($0) }) { _, r in out.append(r) }
+        return out
+    }
+
+    /// A shape-1 buffer as `get_many_packed` answers `ids`: the records present, keyed by
+    /// the id they were asked for. Built as the buffer is read, with no array in between.
+    static func recordsByID(_ data: Data, ids: [UUID]) throws -> [UUID: BlazeDataRecord] {
+        var out: [UUID: BlazeDataRecord] = [:]
+        try forEachOptional(data, reserve: { n in
+            guard n == ids.count else {
+                throw BlazeDBError.corruptedData(location: "packed records", reason: "\(n) items for \(ids.count) ids")
+            }
+            out.reserveCapacity(n)
+        }) { i, r in
+            if let r { out[ids[i]] = r }
+        }
+        return out
+    }
+
+    /// Reads a shape-1 buffer: `reserve` gets the item count first, then `body` each item's
+    /// position and record (nil where absent).
+    private static func forEachOptional(_ data: Data, reserve: (Int) throws -> Void,
+                                        _ body: (Int, BlazeDataRecord?) throws -> Void) throws {
         try data.withUnsafeBytes { raw in
             var r = Reader(raw)
             let n = try r.header(shape: shapeOptional)
-            var out: [BlazeDataRecord?] = []
-            out.reserveCapacity(n)
-            for _ in 0..<n {
+            try reserve(n)
+            for i in 0..<n {
                 switch try r.u8() {
-                case 0: out.append(nil)
-                case 1: out.append(try r.record())
+                case 0: try body(i, nil)
+                case 1: try body(i, try r.record())
                 case let b: throw r.corrupt("presence byte \(b)")
                 }
             }
             try r.finish()
-            return out
         }
     }
 
@@ -96,22 +118,26 @@ enum PackedRecords {
             .corruptedData(location: "packed records", reason: "\(reason) at byte \(pos) of \(raw.count)")
         }
 
+        @inline(__always)
         mutating func need(_ n: Int) throws {
             guard n >= 0, n <= remaining else { throw corrupt("\(n) bytes needed, \(remaining) left") }
         }
 
+        @inline(__always)
         mutating func u8() throws -> UInt8 {
             try need(1)
             defer { pos += 1 }
             return raw[pos]
         }
 
+        @inline(__always)
         mutating func u32() throws -> UInt32 {
             try need(4)
             defer { pos += 4 }
             return UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: pos, as: UInt32.self))
         }
 
+        @inline(__always)
         mutating func u64() throws -> UInt64 {
             try need(8)
             defer { pos += 8 }
@@ -120,6 +146,7 @@ enum PackedRecords {
 
         /// A count of items that take at least `minSize` bytes each, checked against the
         /// bytes left so that a bad count cannot make a huge allocation.
+        @inline(__always)
         mutating func count(minSize: Int) throws -> Int {
             let n = Int(try u32())
             guard n <= remaining / minSize else { throw corrupt("count \(n) exceeds the \(remaining) bytes left") }
@@ -127,12 +154,14 @@ enum PackedRecords {
         }
 
         /// An index into a table of `size` entries.
+        @inline(__always)
         mutating func index(below size: Int, _ what: String) throws -> Int {
             let i = Int(try u32())
             guard i < size else { throw corrupt("\(what) index \(i) of \(size)") }
             return i
         }
 
+        @inline(__always)
         mutating func bytes(_ n: Int) throws -> UnsafeRawBufferPointer {
             try need(n)
             defer { pos += n }
@@ -141,6 +170,7 @@ enum PackedRecords {
 
         /// UTF-8 text (the core only stores valid UTF-8; anything else would be repaired
         /// with U+FFFD, never trapped on).
+        @inline(__always)
         mutating func string() throws -> String {
             let n = Int(try u32())
             return String(decoding: try bytes(n), as: UTF8.self)
