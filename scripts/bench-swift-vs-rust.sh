@@ -25,6 +25,9 @@ BLAZEDB_PROFILE=release CARGO_FLAGS=--locked swift-package/scripts/build-rust.sh
 log "Rust half (cargo build --release --bin swift-vs-rust)"
 cargo build -q --locked --release -p blazedb-benches --bin swift-vs-rust
 log "Swift half (swift build -c release in the chroot)"
+# SwiftPM does not track RustLib/libblazedb_ffi.a as an input: drop the binary so that it is
+# always relinked against the library just built.
+rm -f "$PKG/Benchmarks/.build/release/SwiftVsRust"
 scripts/swift-in-chroot.sh -q -b "$PKG" -w "$PKG/Benchmarks" -- \
   bash -c 'set -o pipefail; swift build -c release -Xswiftc -warnings-as-errors 2>&1 | { grep -vE "^\[[0-9]+/[0-9]+\]" || true; }'
 

@@ -361,6 +361,22 @@ impl Database {
         })
     }
 
+    /// `insert_many` taking the records packed (layout version 1, keys inline: see
+    /// [`packed::WRITE_VERSION`]) and returning the ids packed, 16 bytes each in order. A
+    /// malformed buffer is `InvalidInput`; nothing is written then.
+    pub fn insert_many_packed(
+        &self,
+        collection: String,
+        records: packed::Packed,
+    ) -> Result<packed::Packed> {
+        guard(|| {
+            let ids = self
+                .db
+                .insert_many(&collection, packed::decode_write(&records)?)?;
+            Ok(packed::pack_ids(&ids))
+        })
+    }
+
     /// The live record with this id, or none.
     pub fn get(&self, collection: String, id: String) -> Result<Option<BlazeRecord>> {
         guard(|| Ok(self.db.get(&collection, parse_id(&id)?)?.map(from_record)))
@@ -412,28 +428,39 @@ impl Database {
     }
 
     /// `get` as a packed buffer (shape 1, one item; see [`packed`]).
-    pub fn get_packed(&self, collection: String, id: String) -> Result<Vec<u8>> {
+    pub fn get_packed(&self, collection: String, id: String) -> Result<packed::Packed> {
         guard(|| {
             let r = self.db.get(&collection, parse_id(&id)?)?;
             Ok(packed::optional_record(r.as_ref()))
         })
     }
 
-    /// `get_many` as a packed buffer (shape 1, lined up with `ids`; see [`packed`]).
-    pub fn get_many_packed(&self, collection: String, ids: Vec<String>) -> Result<Vec<u8>> {
+    /// `get_many` as a packed buffer (shape 1, lined up with `ids`; see [`packed`]). The
+    /// ids come packed too, 16 bytes each (RFC 4122 order); any other length is
+    /// `InvalidInput`.
+    pub fn get_many_packed(
+        &self,
+        collection: String,
+        ids: packed::Packed,
+    ) -> Result<packed::Packed> {
         guard(|| {
-            let got = self.db.get_many(&collection, &parse_ids(&ids)?)?;
+            let got = self.db.get_many(&collection, &packed::ids(&ids)?)?;
             Ok(packed::optional_records(&got))
         })
     }
 
     /// `all` as a packed buffer (shape 0; see [`packed`]).
-    pub fn all_packed(&self, collection: String) -> Result<Vec<u8>> {
+    pub fn all_packed(&self, collection: String) -> Result<packed::Packed> {
         guard(|| Ok(packed::records(&self.db.all(&collection)?)))
     }
 
     /// `page` as a packed buffer (shape 0; see [`packed`]).
-    pub fn page_packed(&self, collection: String, offset: u64, limit: u64) -> Result<Vec<u8>> {
+    pub fn page_packed(
+        &self,
+        collection: String,
+        offset: u64,
+        limit: u64,
+    ) -> Result<packed::Packed> {
         guard(|| {
             let (offset, limit) = (usize_arg("offset", offset)?, usize_arg("limit", limit)?);
             Ok(packed::records(&self.db.page(
@@ -445,7 +472,7 @@ impl Database {
     }
 
     /// `query` as a packed buffer (shape 0; see [`packed`]).
-    pub fn query_packed(&self, spec: QuerySpec) -> Result<Vec<u8>> {
+    pub fn query_packed(&self, spec: QuerySpec) -> Result<packed::Packed> {
         guard(|| Ok(packed::records(&self.db.query(&query::to_query(spec)?)?)))
     }
 
@@ -801,6 +828,20 @@ impl Transaction {
         })
     }
 
+    /// See `Database::insert_many_packed`.
+    pub fn insert_many_packed(
+        &self,
+        collection: String,
+        records: packed::Packed,
+    ) -> Result<packed::Packed> {
+        guard(|| {
+            let ids = self
+                .tx
+                .insert_many(&collection, packed::decode_write(&records)?)?;
+            Ok(packed::pack_ids(&ids))
+        })
+    }
+
     /// See `Database::get`.
     pub fn get(&self, collection: String, id: String) -> Result<Option<BlazeRecord>> {
         guard(|| Ok(self.tx.get(&collection, parse_id(&id)?)?.map(from_record)))
@@ -858,28 +899,39 @@ impl Transaction {
     }
 
     /// `get` as a packed buffer (shape 1, one item; see [`packed`]).
-    pub fn get_packed(&self, collection: String, id: String) -> Result<Vec<u8>> {
+    pub fn get_packed(&self, collection: String, id: String) -> Result<packed::Packed> {
         guard(|| {
             let r = self.tx.get(&collection, parse_id(&id)?)?;
             Ok(packed::optional_record(r.as_ref()))
         })
     }
 
-    /// `get_many` as a packed buffer (shape 1, lined up with `ids`; see [`packed`]).
-    pub fn get_many_packed(&self, collection: String, ids: Vec<String>) -> Result<Vec<u8>> {
+    /// `get_many` as a packed buffer (shape 1, lined up with `ids`; see [`packed`]). The
+    /// ids come packed too, 16 bytes each (RFC 4122 order); any other length is
+    /// `InvalidInput`.
+    pub fn get_many_packed(
+        &self,
+        collection: String,
+        ids: packed::Packed,
+    ) -> Result<packed::Packed> {
         guard(|| {
-            let got = self.tx.get_many(&collection, &parse_ids(&ids)?)?;
+            let got = self.tx.get_many(&collection, &packed::ids(&ids)?)?;
             Ok(packed::optional_records(&got))
         })
     }
 
     /// `all` as a packed buffer (shape 0; see [`packed`]).
-    pub fn all_packed(&self, collection: String) -> Result<Vec<u8>> {
+    pub fn all_packed(&self, collection: String) -> Result<packed::Packed> {
         guard(|| Ok(packed::records(&self.tx.all(&collection)?)))
     }
 
     /// `page` as a packed buffer (shape 0; see [`packed`]).
-    pub fn page_packed(&self, collection: String, offset: u64, limit: u64) -> Result<Vec<u8>> {
+    pub fn page_packed(
+        &self,
+        collection: String,
+        offset: u64,
+        limit: u64,
+    ) -> Result<packed::Packed> {
         guard(|| {
             let (offset, limit) = (usize_arg("offset", offset)?, usize_arg("limit", limit)?);
             Ok(packed::records(&self.tx.page(
@@ -891,7 +943,7 @@ impl Transaction {
     }
 
     /// `query` as a packed buffer (shape 0; see [`packed`]); sees this transaction's writes.
-    pub fn query_packed(&self, spec: QuerySpec) -> Result<Vec<u8>> {
+    pub fn query_packed(&self, spec: QuerySpec) -> Result<packed::Packed> {
         guard(|| {
             let q = query::to_query(spec)?;
             Ok(packed::records(&self.tx.with(|tx| tx.query(&q))?))

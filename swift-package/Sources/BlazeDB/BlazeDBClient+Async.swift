@@ -104,7 +104,7 @@ extension BlazeDBClient {
     public func fetchManyOrdered(ids: [UUID]) async throws -> [BlazeDataRecord?] {
         try await offload {
             try PackedRecords.optionalRecords(self.read {
-                try $0.getManyPacked(collection: self.collection, ids: ids.map(\.uuidString))
+                try $0.getManyPacked(collection: self.collection, ids: PackedRecords.ids(ids))
             })
         }
     }

@@ -23,11 +23,16 @@ extension BlazeDBClient {
         _ = try insert(data)
     }
 
-    /// Inserts many records in one commit, all or nothing; returns their ids in order.
+    /// Inserts many records in one commit, all or nothing; returns their ids in order. The
+    /// records go to the core as one packed buffer and the ids come back as one.
     @discardableResult
     public func insertMany(_ records: [BlazeDataRecord]) throws -> [UUID] {
-        let batch = try records.map { try $0.toFFI() }
-        return try write { try $0.insertMany(collection: collection, records: batch) }.map(uuid)
+        let batch = try PackedWrites.records(records)
+        let ids = try PackedWrites.ids(write { try $0.insertManyPacked(collection: collection, records: batch) })
+        guard ids.count == records.count else {
+            throw BlazeDBError.corruptedData(location: "packed ids", reason: "\(ids.count) ids for \(records.count) records")
+        }
+        return ids
     }
 
     /// The record, or nil if it is missing or soft-deleted.
@@ -63,15 +68,11 @@ extension BlazeDBClient {
         })
     }
 
-    /// The live records among `ids`, keyed by id (missing ids are left out).
+    /// The live records among `ids`, keyed by id (missing ids are left out). The ids go to
+    /// the core as one buffer of 16-byte UUIDs and the records come back as one packed buffer.
     public func fetchBatch(ids: [UUID]) throws -> [UUID: BlazeDataRecord] {
-        let got = try PackedRecords.optionalRecords(read { try $0.getManyPacked(collection: collection, ids: self.ids(ids)) })
-        var out: [UUID: BlazeDataRecord] = [:]
-        out.reserveCapacity(got.count)
-        for (id, r) in zip(ids, got) {
-            if let r { out[id] = r }
-        }
-        return out
+        let packed = try read { try $0.getManyPacked(collection: collection, ids: PackedRecords.ids(ids)) }
+        return try PackedRecords.recordsByID(packed, ids: ids)
     }
 
     /// Number of live records (soft-deleted ones excluded). O(1).

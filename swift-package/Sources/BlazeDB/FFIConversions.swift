@@ -78,6 +78,7 @@ func uuid(_ s: String) throws -> UUID {
 protocol RecordStore: AnyObject, Sendable {
     func insert(collection: String, record: [String: BlazeValue]) throws -> String
     func insertMany(collection: String, records: [[String: BlazeValue]]) throws -> [String]
+    func insertManyPacked(collection: String, records: Data) throws -> Data
     func get(collection: String, id: String) throws -> [String: BlazeValue]?
     func getMany(collection: String, ids: [String]) throws -> [[String: BlazeValue]?]
     func exists(collection: String, id: String) throws -> Bool
@@ -94,7 +95,7 @@ protocol RecordStore: AnyObject, Sendable {
     func query(spec: QuerySpec) throws -> [[String: BlazeValue]]
     // The packed forms of the record reads (decoded by PackedRecords.swift).
     func getPacked(collection: String, id: String) throws -> Data
-    func getManyPacked(collection: String, ids: [String]) throws -> Data
+    func getManyPacked(collection: String, ids: Data) throws -> Data
     func allPacked(collection: String) throws -> Data
     func pagePacked(collection: String, offset: UInt64, limit: UInt64) throws -> Data
     func queryPacked(spec: QuerySpec) throws -> Data

@@ -5,12 +5,19 @@ internal import BlazeDBBindings
 // `all_packed`, `page_packed`, `query_packed`; layout: docs/BINDINGS.md, "Packed records").
 // It reads the bytes in place and builds `BlazeDataRecord`s directly, with no intermediate
 // `BlazeValue`: UniFFI's generic lifting of `[String: BlazeValue]` costs tens of µs per
-// record on Linux. Every length and count is checked against the bytes left before it is
-// used, so a truncated or malformed buffer throws `.corruptedData` and never reads out of
-// bounds.
+// record on Linux. Every length, count and index is checked against the bytes left or the
+// table it refers to before it is used, so a truncated or malformed buffer throws
+// `.corruptedData` and never reads out of bounds.
+//
+// The buffer names every field once, in a key table, and every distinct field-name list
+// once, in a list table; each record only says which list it uses. The decoder builds one
+// template dictionary per list (every key, `.null` values) with the hash-table index of each
+// key, and makes each record by copying its list's template and storing the values at
+// those indexes: no key string is created and no key is hashed per record, which was most
+// of the decoding time with the keys inline in each record (layout version 1).
 
 enum PackedRecords {
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
     static let shapeRecords: UInt8 = 0
     static let shapeOptional: UInt8 = 1
     /// Deeper than the core ever stores (64), low enough that recursion cannot exhaust the stack.
@@ -31,21 +38,54 @@ enum PackedRecords {
 
     /// A shape-1 buffer: a record or nil per item.
     static func optionalRecords(_ data: Data) throws -> [BlazeDataRecord?] {
+        var out: [BlazeDataRecord?] = []
+        try forEachOptional(data, reserve: { out.reserveCapacity($0) }) { _, r in out.append(r) }
+        return out
+    }
+
+    /// A shape-1 buffer as `get_many_packed` answers `ids`: the records present, keyed by
+    /// the id they were asked for. Built as the buffer is read, with no array in between.
+    static func recordsByID(_ data: Data, ids: [UUID]) throws -> [UUID: BlazeDataRecord] {
+        var out: [UUID: BlazeDataRecord] = [:]
+        try forEachOptional(data, reserve: { n in
+            guard n == ids.count else {
+                throw BlazeDBError.corruptedData(location: "packed records", reason: "\(n) items for \(ids.count) ids")
+            }
+            out.reserveCapacity(n)
+        }) { i, r in
+            if let r { out[ids[i]] = r }
+        }
+        return out
+    }
+
+    /// Reads a shape-1 buffer: `reserve` gets the item count first, then `body` each item's
+    /// position and record (nil where absent).
+    private static func forEachOptional(_ data: Data, reserve: (Int) throws -> Void,
+                                        _ body: (Int, BlazeDataRecord?) throws -> Void) throws {
         try data.withUnsafeBytes { raw in
             var r = Reader(raw)
             let n = try r.header(shape: shapeOptional)
-            var out: [BlazeDataRecord?] = []
-            out.reserveCapacity(n)
-            for _ in 0..<n {
+            try reserve(n)
+            for i in 0..<n {
                 switch try r.u8() {
-                case 0: out.append(nil)
-                case 1: out.append(try r.record())
+                case 0: try body(i, nil)
+                case 1: try body(i, try r.record())
                 case let b: throw r.corrupt("presence byte \(b)")
                 }
             }
             try r.finish()
-            return out
         }
+    }
+
+    /// `ids` as `get_many_packed` takes them: 16 bytes each, in `uuid_t` (RFC 4122) order.
+    static func ids(_ ids: [UUID]) -> Data {
+        var out = Data(count: ids.count * 16)
+        out.withUnsafeMutableBytes { raw in
+            for (i, id) in ids.enumerated() {
+                raw.storeBytes(of: id.uuid, toByteOffset: i * 16, as: uuid_t.self)
+            }
+        }
+        return out
     }
 
     /// A shape-1 buffer of exactly one item (`get_packed`).
@@ -57,9 +97,18 @@ enum PackedRecords {
         return items[0]
     }
 
+    /// One field-name list of the buffer: its template (every key, `.null` values) and where
+    /// each of its keys sits in the template's hash table, in list order.
+    private struct KeyList {
+        let template: [String: BlazeDocumentField]
+        let slots: [Dictionary<String, BlazeDocumentField>.Index]
+    }
+
     private struct Reader {
         let raw: UnsafeRawBufferPointer
         var pos = 0
+        var keys: [String] = []
+        var lists: [KeyList] = []
 
         init(_ raw: UnsafeRawBufferPointer) { self.raw = raw }
 
@@ -69,22 +118,26 @@ enum PackedRecords {
             .corruptedData(location: "packed records", reason: "\(reason) at byte \(pos) of \(raw.count)")
         }
 
+        @inline(__always)
         mutating func need(_ n: Int) throws {
             guard n >= 0, n <= remaining else { throw corrupt("\(n) bytes needed, \(remaining) left") }
         }
 
+        @inline(__always)
         mutating func u8() throws -> UInt8 {
             try need(1)
             defer { pos += 1 }
             return raw[pos]
         }
 
+        @inline(__always)
         mutating func u32() throws -> UInt32 {
             try need(4)
             defer { pos += 4 }
             return UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: pos, as: UInt32.self))
         }
 
+        @inline(__always)
         mutating func u64() throws -> UInt64 {
             try need(8)
             defer { pos += 8 }
@@ -93,12 +146,22 @@ enum PackedRecords {
 
         /// A count of items that take at least `minSize` bytes each, checked against the
         /// bytes left so that a bad count cannot make a huge allocation.
+        @inline(__always)
         mutating func count(minSize: Int) throws -> Int {
             let n = Int(try u32())
             guard n <= remaining / minSize else { throw corrupt("count \(n) exceeds the \(remaining) bytes left") }
             return n
         }
 
+        /// An index into a table of `size` entries.
+        @inline(__always)
+        mutating func index(below size: Int, _ what: String) throws -> Int {
+            let i = Int(try u32())
+            guard i < size else { throw corrupt("\(what) index \(i) of \(size)") }
+            return i
+        }
+
+        @inline(__always)
         mutating func bytes(_ n: Int) throws -> UnsafeRawBufferPointer {
             try need(n)
             defer { pos += n }
@@ -107,17 +170,45 @@ enum PackedRecords {
 
         /// UTF-8 text (the core only stores valid UTF-8; anything else would be repaired
         /// with U+FFFD, never trapped on).
+        @inline(__always)
         mutating func string() throws -> String {
             let n = Int(try u32())
             return String(decoding: try bytes(n), as: UTF8.self)
         }
 
+        /// Version, shape and item count, then the key and list tables.
         mutating func header(shape: UInt8) throws -> Int {
             let v = try u8()
             guard v == PackedRecords.version else { throw corrupt("unknown layout version \(v)") }
             let s = try u8()
             guard s == shape else { throw corrupt("shape \(s), expected \(shape)") }
-            return try count(minSize: 1)
+            let n = try count(minSize: 1)
+            let nk = try count(minSize: 4)
+            keys.reserveCapacity(nk)
+            for _ in 0..<nk { keys.append(try string()) }
+            let nl = try count(minSize: 4)
+            lists.reserveCapacity(nl)
+            for _ in 0..<nl {
+                let fields = try count(minSize: 4)
+                var template: [String: BlazeDocumentField] = [:]
+                template.reserveCapacity(fields)
+                var names: [String] = []
+                names.reserveCapacity(fields)
+                for _ in 0..<fields {
+                    let k = keys[try index(below: keys.count, "key")]
+                    guard template.updateValue(.null, forKey: k) == nil else { throw corrupt("key \(k) twice in a key list") }
+                    names.append(k)
+                }
+                // Indexes are taken once every key is in, so no later insertion moves them.
+                var slots: [Dictionary<String, BlazeDocumentField>.Index] = []
+                slots.reserveCapacity(fields)
+                for k in names {
+                    guard let slot = template.index(forKey: k) else { throw corrupt("key \(k) lost") }
+                    slots.append(slot)
+                }
+                lists.append(KeyList(template: template, slots: slots))
+            }
+            return n
         }
 
         func finish() throws {
@@ -128,14 +219,16 @@ enum PackedRecords {
             BlazeDataRecord(try fields(depth: 0))
         }
 
-        /// `count` then key-value pairs, a record's fields or a dictionary's entries.
+        /// A key-list index, then one value per key of that list: a record's fields or a
+        /// dictionary's entries. The copy of the template keeps its hash-table layout (a
+        /// copied Dictionary keeps its storage's age, so the template's indexes stay valid
+        /// in it), so each value is stored without hashing its key.
         mutating func fields(depth: Int) throws -> [String: BlazeDocumentField] {
-            let n = try count(minSize: 5)
-            var out: [String: BlazeDocumentField] = [:]
-            out.reserveCapacity(n)
-            for _ in 0..<n {
-                let k = try string()
-                out[k] = try value(depth: depth)
+            let list = lists[try index(below: lists.count, "key list")]
+            var out = list.template
+            for slot in list.slots {
+                let v = try value(depth: depth)
+                out.values[slot] = v
             }
             return out
         }

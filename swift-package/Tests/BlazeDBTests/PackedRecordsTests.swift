@@ -150,19 +150,46 @@ final class PackedRecordsTests: BlazeTestCase {
 
     func le32(_ n: UInt32) -> [UInt8] { withUnsafeBytes(of: n.littleEndian, Array.init) }
 
-    /// A valid shape-0 buffer of one record `{"k": value}`.
-    func one(_ value: [UInt8]) -> [UInt8] {
-        cat([1, 0], le32(1), le32(1), le32(1), Array("k".utf8), value)
-    }
-
     func cat(_ parts: [UInt8]...) -> [UInt8] { Array(parts.joined()) }
 
+    /// The tables of a buffer: the key table, then the key-list table.
+    func tables(_ keys: [String], _ lists: [[UInt32]]) -> [UInt8] {
+        var out = le32(UInt32(keys.count))
+        for k in keys { out += le32(UInt32(k.utf8.count)) + Array(k.utf8) }
+        out += le32(UInt32(lists.count))
+        for l in lists { out += le32(UInt32(l.count)) + l.flatMap(le32) }
+        return out
+    }
+
+    /// A valid version-2 shape-0 buffer of one record `{"k": value}`: key table ["k"],
+    /// list table [[0]], the record is list 0 then `value`.
+    func one(_ value: [UInt8]) -> [UInt8] {
+        cat([2, 0], le32(1), tables(["k"], [[0]]), le32(0), value)
+    }
+
     func testValidHandBuiltBuffersDecode() throws {
-        XCTAssertEqual(try PackedRecordsDecoder.records(Data(cat([1, 0], le32(0)))), [])
-        XCTAssertEqual(try PackedRecordsDecoder.optionalRecords(Data(cat([1, 1], le32(2), [0, 1], le32(0)))), [nil, BlazeDataRecord([:])])
+        XCTAssertEqual(try PackedRecordsDecoder.records(Data(cat([2, 0], le32(0), tables([], [])))), [])
+        XCTAssertEqual(try PackedRecordsDecoder.optionalRecords(Data(cat([2, 1], le32(2), tables([], [[]]), [0, 1], le32(0)))),
+                       [nil, BlazeDataRecord([:])])
         let minusTwo: [UInt8] = withUnsafeBytes(of: Int64(-2).littleEndian, Array.init)
         XCTAssertEqual(try PackedRecordsDecoder.records(Data(one(cat([2], minusTwo)))),
                        [BlazeDataRecord(["k": .int(-2)])])
+        // Two records sharing one list, a third with another, and a dictionary using the
+        // first list again: keys are named once, in any order of the key table.
+        let b = cat([2, 0], le32(3), tables(["b", "a"], [[1, 0], [0]]),
+                    le32(0), [4, 1], [1], le32(1), Array("x".utf8),
+                    le32(1), [9], le32(0), [0], [4, 0],
+                    le32(0), [0], [0])
+        XCTAssertEqual(try PackedRecordsDecoder.records(Data(b)), [
+            BlazeDataRecord(["a": .bool(true), "b": .string("x")]),
+            BlazeDataRecord(["b": .dictionary(["a": .null, "b": .bool(false)])]),
+            BlazeDataRecord(["a": .null, "b": .null]),
+        ])
+        // The records are independent values: changing one leaves the others alone.
+        var got = try PackedRecordsDecoder.records(Data(b))
+        got[2]["a"] = .int(1)
+        XCTAssertEqual(got[0]["a"], .bool(true))
+        XCTAssertEqual(try PackedRecordsDecoder.records(Data(b))[2]["a"], .null)
     }
 
     func testMalformedBuffersThrow() throws {
@@ -179,11 +206,20 @@ final class PackedRecordsTests: BlazeTestCase {
         let zeros8 = [UInt8](repeating: 0, count: 8)
         let bad: [(String, [UInt8])] = [
             ("empty", []),
-            ("unknown version", cat([2, 0], le32(0))),
-            ("wrong shape", cat([1, 1], le32(0))),
-            ("trailing byte", cat([1, 0], le32(0), [0])),
-            ("count beyond the bytes", cat([1, 0], le32(UInt32.max))),
-            ("field count beyond the bytes", cat([1, 0], le32(1), le32(UInt32.max))),
+            ("unknown version", cat([1, 0], le32(0), tables([], []))),
+            ("wrong shape", cat([2, 1], le32(0), tables([], []))),
+            ("trailing byte", cat([2, 0], le32(0), tables([], []), [0])),
+            ("count beyond the bytes", cat([2, 0], le32(UInt32.max), tables([], []))),
+            ("no tables", cat([2, 0], le32(0))),
+            ("key count beyond the bytes", cat([2, 0], le32(0), le32(UInt32.max))),
+            ("key length beyond the bytes", cat([2, 0], le32(0), le32(1), le32(9), Array("k".utf8))),
+            ("list count beyond the bytes", cat([2, 0], le32(0), le32(0), le32(UInt32.max))),
+            ("list field count beyond the bytes", cat([2, 0], le32(0), le32(0), le32(1), le32(UInt32.max))),
+            ("key index out of range", cat([2, 0], le32(0), tables(["k"], [[1]]))),
+            ("key twice in a list", cat([2, 0], le32(0), tables(["k"], [[0, 0]]))),
+            ("same name twice in a list", cat([2, 0], le32(0), tables(["k", "k"], [[0, 1]]))),
+            ("list index out of range", cat([2, 0], le32(1), tables(["k"], [[0]]), le32(1), [0])),
+            ("value missing", cat([2, 0], le32(1), tables(["k"], [[0]]), le32(0))),
             ("unknown tag", one([99])),
             ("bool byte 2", one([4, 2])),
             ("string length beyond the bytes", one(cat([1], le32(UInt32.max)))),
@@ -192,15 +228,62 @@ final class PackedRecordsTests: BlazeTestCase {
             ("nanos out of range", one(cat([5], zeros8, le32(1_000_000_000)))),
             ("vector count beyond the bytes", one(cat([10], le32(2), zeros8, [0]))),
             ("array element missing", one(cat([8], le32(1)))),
-            ("dictionary key missing", one(cat([9], le32(1), le32(1)))),
+            ("dictionary list index missing", one([9])),
+            ("dictionary list index out of range", one(cat([9], le32(1)))),
+            ("dictionary value missing", one(cat([9], le32(0)))),
         ]
         for (what, b) in bad {
             XCTAssertThrowsError(try PackedRecordsDecoder.records(Data(b)), what) { XCTAssertTrue(($0 as? BlazeDBError).map(isCorrupted) ?? false, what) }
         }
-        assertBlazeError(try PackedRecordsDecoder.optionalRecords(Data(cat([1, 1], le32(1), [2]))), isCorrupted)
+        assertBlazeError(try PackedRecordsDecoder.optionalRecords(Data(cat([2, 1], le32(1), tables([], []), [2]))), isCorrupted)
         // Nesting far beyond the core's limit throws instead of overflowing the stack.
         let level: [UInt8] = cat([8], le32(1))
         let deep = one(cat(Array(Array(repeating: level, count: 100_000).joined()), [0]))
         assertBlazeError(try PackedRecordsDecoder.records(Data(deep)), isCorrupted)
+        // The same with dictionaries, each `{"k": …}` through list 0.
+        let dictLevel: [UInt8] = cat([9], le32(0))
+        let deepDicts = one(cat(Array(Array(repeating: dictLevel, count: 100_000).joined()), [0]))
+        assertBlazeError(try PackedRecordsDecoder.records(Data(deepDicts)), isCorrupted)
+    }
+
+    // MARK: Write buffers (insertMany)
+
+    func testWriteBufferBytesAreExact() throws {
+        let minusTwo: [UInt8] = withUnsafeBytes(of: Int64(-2).littleEndian, Array.init)
+        XCTAssertEqual(Array(try PackedWritesEncoder.records([BlazeDataRecord(["k": .int(-2)])])),
+                       cat([1, 0], le32(1), le32(1), le32(1), Array("k".utf8), [2], minusTwo))
+        XCTAssertEqual(Array(try PackedWritesEncoder.records([])), cat([1, 0], le32(0)))
+        let u = UUID(uuidString: "E621E1F8-C36C-495A-93FC-0C247A3E6E5F")!
+        let nested = BlazeDataRecord(["d": .dictionary(["u": .uuid(u)]), ])
+        XCTAssertEqual(Array(try PackedWritesEncoder.records([nested])),
+                       cat([1, 0], le32(1), le32(1), le32(1), Array("d".utf8), [9], le32(1), le32(1), Array("u".utf8), [6],
+                           [0xE6, 0x21, 0xE1, 0xF8, 0xC3, 0x6C, 0x49, 0x5A, 0x93, 0xFC, 0x0C, 0x24, 0x7A, 0x3E, 0x6E, 0x5F]))
+        XCTAssertEqual(try PackedWritesEncoder.ids(Data([UInt8](repeating: 0, count: 16) + [UInt8](repeating: 255, count: 16))),
+                       [UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
+                        UUID(uuidString: "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF")!])
+        assertBlazeError(try PackedWritesEncoder.ids(Data(count: 17)), isCorrupted)
+    }
+
+    func testInsertManyRoundTripsAndRefusesNonFiniteDates() throws {
+        let db = try makeDB()
+        let given = UUID()
+        var withID = everyKind(7)
+        withID["id"] = .uuid(given)
+        var withStringID = everyKind(8)
+        let textID = UUID()
+        withStringID["id"] = .string(textID.uuidString)
+        let ids = try db.insertMany([everyKind(6), withID, withStringID])
+        XCTAssertEqual(ids.count, 3)
+        XCTAssertEqual(ids[1], given)
+        XCTAssertEqual(ids[2], textID)
+        assertHolds(try db.fetch(id: ids[0]), everyKind(6))
+        assertHolds(try db.fetch(id: given), everyKind(7))
+        XCTAssertEqual(try db.fetch(id: textID)?["n"], .int(8))
+        let bad = BlazeDataRecord(["a": .dictionary(["when": .date(Date(timeIntervalSinceReferenceDate: .infinity))])])
+        assertBlazeError(try db.insertMany([everyKind(9), bad])) {
+            if case .invalidField(let name, _, _) = $0 { return name == "a.when" }
+            return false
+        }
+        XCTAssertEqual(try db.count(), 3)
     }
 }
