@@ -56,6 +56,52 @@ pub const TAG_DICTIONARY: u8 = 9;
 /// Vector: `count:u32` then that many `f64` bit patterns.
 pub const TAG_VECTOR: u8 = 10;
 
+/// Encodes every value kind except the containers (arrays and dictionaries, whose layouts
+/// differ between the read and the write layout: the caller encodes them) and returns
+/// `true`; returns `false`, writing nothing, for a container. The read and the write
+/// layout share these encodings byte for byte.
+fn put_scalar(v: &Value, out: &mut Vec<u8>) -> bool {
+    match v {
+        Value::Null => out.push(TAG_NULL),
+        Value::String(s) => {
+            out.push(TAG_STRING);
+            put_str(s, out);
+        }
+        Value::Int(i) => {
+            out.push(TAG_INT);
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+        Value::Double(d) => {
+            out.push(TAG_DOUBLE);
+            out.extend_from_slice(&d.to_bits().to_le_bytes());
+        }
+        Value::Bool(b) => out.extend_from_slice(&[TAG_BOOL, u8::from(*b)]),
+        Value::Date(t) => {
+            out.push(TAG_DATE);
+            out.extend_from_slice(&t.unix_seconds().to_le_bytes());
+            out.extend_from_slice(&t.subsec_nanos().to_le_bytes());
+        }
+        Value::Uuid(u) => {
+            out.push(TAG_UUID);
+            out.extend_from_slice(u.as_bytes());
+        }
+        Value::Data(d) => {
+            out.push(TAG_DATA);
+            put_len(d.len(), out);
+            out.extend_from_slice(d);
+        }
+        Value::Vector(vs) => {
+            out.push(TAG_VECTOR);
+            put_len(vs.len(), out);
+            for x in vs {
+                out.extend_from_slice(&x.to_bits().to_le_bytes());
+            }
+        }
+        Value::Array(_) | Value::Dictionary(_) => return false,
+    }
+    true
+}
+
 /// Lengths, counts and indexes are `u32`. Nothing the core stores comes near 4 GiB (its
 /// record size limit is far lower), so saturating here would only ever turn an impossible
 /// case into a buffer the decoder refuses.
@@ -243,61 +289,26 @@ impl<'a> Encoder<'a> {
     }
 
     fn value(&mut self, v: &'a Value) {
-        let out = &mut self.items;
+        if put_scalar(v, &mut self.items) {
+            return;
+        }
         match v {
-            Value::Null => out.push(TAG_NULL),
-            Value::String(s) => {
-                out.push(TAG_STRING);
-                put_str(s, out);
-            }
-            Value::Int(i) => {
-                out.push(TAG_INT);
-                out.extend_from_slice(&i.to_le_bytes());
-            }
-            Value::Double(d) => {
-                out.push(TAG_DOUBLE);
-                out.extend_from_slice(&d.to_bits().to_le_bytes());
-            }
-            Value::Bool(b) => {
-                out.push(TAG_BOOL);
-                out.push(u8::from(*b));
-            }
-            Value::Date(t) => {
-                out.push(TAG_DATE);
-                out.extend_from_slice(&t.unix_seconds().to_le_bytes());
-                out.extend_from_slice(&t.subsec_nanos().to_le_bytes());
-            }
-            Value::Uuid(u) => {
-                out.push(TAG_UUID);
-                out.extend_from_slice(u.as_bytes());
-            }
-            Value::Data(d) => {
-                out.push(TAG_DATA);
-                put_len(d.len(), out);
-                out.extend_from_slice(d);
-            }
             Value::Array(a) => {
-                out.push(TAG_ARRAY);
-                put_len(a.len(), out);
+                self.items.push(TAG_ARRAY);
+                put_len(a.len(), &mut self.items);
                 for v in a {
                     self.value(v);
                 }
             }
             Value::Dictionary(d) => {
-                out.push(TAG_DICTIONARY);
+                self.items.push(TAG_DICTIONARY);
                 let l = self.list(d.len(), || d.keys());
                 self.items.extend_from_slice(&l.to_le_bytes());
                 for v in d.values() {
                     self.value(v);
                 }
             }
-            Value::Vector(vs) => {
-                out.push(TAG_VECTOR);
-                put_len(vs.len(), out);
-                for x in vs {
-                    out.extend_from_slice(&x.to_bits().to_le_bytes());
-                }
-            }
+            _ => {}
         }
     }
 
@@ -1084,35 +1095,10 @@ mod tests {
 
     /// The write layout, as the Swift encoder writes it (keys inline).
     fn put_write_value(v: &Value, out: &mut Vec<u8>) {
+        if put_scalar(v, out) {
+            return;
+        }
         match v {
-            Value::Null => out.push(TAG_NULL),
-            Value::String(s) => {
-                out.push(TAG_STRING);
-                put_str(s, out);
-            }
-            Value::Int(i) => {
-                out.push(TAG_INT);
-                out.extend_from_slice(&i.to_le_bytes());
-            }
-            Value::Double(d) => {
-                out.push(TAG_DOUBLE);
-                out.extend_from_slice(&d.to_bits().to_le_bytes());
-            }
-            Value::Bool(b) => out.extend_from_slice(&[TAG_BOOL, u8::from(*b)]),
-            Value::Date(t) => {
-                out.push(TAG_DATE);
-                out.extend_from_slice(&t.unix_seconds().to_le_bytes());
-                out.extend_from_slice(&t.subsec_nanos().to_le_bytes());
-            }
-            Value::Uuid(u) => {
-                out.push(TAG_UUID);
-                out.extend_from_slice(u.as_bytes());
-            }
-            Value::Data(d) => {
-                out.push(TAG_DATA);
-                put_len(d.len(), out);
-                out.extend_from_slice(d);
-            }
             Value::Array(a) => {
                 out.push(TAG_ARRAY);
                 put_len(a.len(), out);
@@ -1122,12 +1108,7 @@ mod tests {
                 out.push(TAG_DICTIONARY);
                 put_write_fields(d.iter(), d.len(), out);
             }
-            Value::Vector(vs) => {
-                out.push(TAG_VECTOR);
-                put_len(vs.len(), out);
-                vs.iter()
-                    .for_each(|x| out.extend_from_slice(&x.to_bits().to_le_bytes()));
-            }
+            _ => {}
         }
     }
 
