@@ -10,10 +10,17 @@ struct Args {
     var batch = 1_000
     var gets = 2_000
     var runs = 5
+    /// `--only OP`: run just that operation (for profiling one path); the others are skipped.
+    var only: String?
 
     init() {
         var it = CommandLine.arguments.dropFirst().makeIterator()
         while let flag = it.next() {
+            if flag == "--only" {
+                guard let op = it.next(), Self.ops.contains(op) else { fail("--only needs one of \(Self.ops)", 2) }
+                only = op
+                continue
+            }
             guard let raw = it.next(), let n = Int(raw), n > 0 else { fail("\(flag) needs a positive number", 2) }
             switch flag {
             case "--records": records = n
@@ -24,6 +31,10 @@ struct Args {
             }
         }
     }
+
+    static let ops = ["insert_many", "get", "get_many", "query_top100", "query_all_matches"]
+
+    func wants(_ op: String) -> Bool { only == nil || only == op }
 }
 
 func fail(_ message: String, _ code: Int32) -> Never {
@@ -76,12 +87,12 @@ func run(_ args: Args) throws {
     defer { try? FileManager.default.removeItem(at: dir) }
 
     var inserts: [Double] = []
-    for r in 0..<args.runs {
+    for r in 0..<(args.wants("insert_many") ? args.runs : 0) {
         let (db, _, secs) = try load(dir.appendingPathComponent("load\(r).blazedb"), args)
         try db.close()
         inserts.append(secs)
     }
-    report("insert_many", args.records, inserts)
+    if args.wants("insert_many") { report("insert_many", args.records, inserts) }
 
     let (db, ids, _) = try load(dir.appendingPathComponent("read.blazedb"), args)
     let step = max(args.records / args.gets, 1)
@@ -89,21 +100,32 @@ func run(_ args: Args) throws {
     let matches = (0..<args.records).filter { $0 % 5 == 3 }.count
 
     var gets: [Double] = [], batch: [Double] = [], top: [Double] = [], all: [Double] = []
-    var found = 0
+    var found = 0, want = 0
     for _ in 0..<args.runs {
-        gets.append(try seconds { for id in picked where try db.fetch(id: id) != nil { found += 1 } })
-        batch.append(try seconds { found += try db.fetchBatch(ids: picked).count })
-        top.append(try seconds {
-            found += try db.query().where("priority", equals: 3).orderBy("score", descending: true).limit(100).all().count
-        })
-        all.append(try seconds { found += try db.query().where("priority", equals: 3).all().count })
+        if args.wants("get") {
+            gets.append(try seconds { for id in picked where try db.fetch(id: id) != nil { found += 1 } })
+            want += picked.count
+        }
+        if args.wants("get_many") {
+            batch.append(try seconds { found += try db.fetchBatch(ids: picked).count })
+            want += picked.count
+        }
+        if args.wants("query_top100") {
+            top.append(try seconds {
+                found += try db.query().where("priority", equals: 3).orderBy("score", descending: true).limit(100).all().count
+            })
+            want += min(100, matches)
+        }
+        if args.wants("query_all_matches") {
+            all.append(try seconds { found += try db.query().where("priority", equals: 3).all().count })
+            want += matches
+        }
     }
-    let want = args.runs * (2 * picked.count + min(100, matches) + matches)
     guard found == want else { fail("workload returned \(found) records, expected \(want)", 1) }
-    report("get", picked.count, gets)
-    report("get_many", picked.count, batch)
-    report("query_top100", min(100, matches), top)
-    report("query_all_matches", matches, all)
+    if !gets.isEmpty { report("get", picked.count, gets) }
+    if !batch.isEmpty { report("get_many", picked.count, batch) }
+    if !top.isEmpty { report("query_top100", min(100, matches), top) }
+    if !all.isEmpty { report("query_all_matches", matches, all) }
     try db.close()
 }
 
