@@ -430,8 +430,10 @@ impl Database {
     /// `get` as a packed buffer (shape 1, one item; see [`packed`]).
     pub fn get_packed(&self, collection: String, id: String) -> Result<packed::Packed> {
         guard(|| {
-            let r = self.db.get(&collection, parse_id(&id)?)?;
-            Ok(packed::optional_record(r.as_ref()))
+            let id = parse_id(&id)?;
+            Ok(packed::optional_views(1, |sink| {
+                self.db.read(|tx| tx.get_with(&collection, id, sink))
+            })?)
         })
     }
 
@@ -444,14 +446,21 @@ impl Database {
         ids: packed::Packed,
     ) -> Result<packed::Packed> {
         guard(|| {
-            let got = self.db.get_many(&collection, &packed::ids(&ids)?)?;
-            Ok(packed::optional_records(&got))
+            let ids = packed::ids(&ids)?;
+            Ok(packed::optional_views(ids.len(), |sink| {
+                self.db.read(|tx| tx.get_many_with(&collection, &ids, sink))
+            })?)
         })
     }
 
     /// `all` as a packed buffer (shape 0; see [`packed`]).
     pub fn all_packed(&self, collection: String) -> Result<packed::Packed> {
-        guard(|| Ok(packed::records(&self.db.all(&collection)?)))
+        guard(|| {
+            Ok(packed::views(|sink| {
+                self.db
+                    .read(|tx| tx.page_with(&collection, 0, usize::MAX, sink))
+            })?)
+        })
     }
 
     /// `page` as a packed buffer (shape 0; see [`packed`]).
@@ -463,11 +472,10 @@ impl Database {
     ) -> Result<packed::Packed> {
         guard(|| {
             let (offset, limit) = (usize_arg("offset", offset)?, usize_arg("limit", limit)?);
-            Ok(packed::records(&self.db.page(
-                &collection,
-                offset,
-                limit,
-            )?))
+            Ok(packed::views(|sink| {
+                self.db
+                    .read(|tx| tx.page_with(&collection, offset, limit, sink))
+            })?)
         })
     }
 
@@ -901,8 +909,10 @@ impl Transaction {
     /// `get` as a packed buffer (shape 1, one item; see [`packed`]).
     pub fn get_packed(&self, collection: String, id: String) -> Result<packed::Packed> {
         guard(|| {
-            let r = self.tx.get(&collection, parse_id(&id)?)?;
-            Ok(packed::optional_record(r.as_ref()))
+            let id = parse_id(&id)?;
+            Ok(packed::optional_views(1, |sink| {
+                self.tx.with(|tx| tx.get_with(&collection, id, sink))
+            })?)
         })
     }
 
@@ -915,14 +925,21 @@ impl Transaction {
         ids: packed::Packed,
     ) -> Result<packed::Packed> {
         guard(|| {
-            let got = self.tx.get_many(&collection, &packed::ids(&ids)?)?;
-            Ok(packed::optional_records(&got))
+            let ids = packed::ids(&ids)?;
+            Ok(packed::optional_views(ids.len(), |sink| {
+                self.tx.with(|tx| tx.get_many_with(&collection, &ids, sink))
+            })?)
         })
     }
 
     /// `all` as a packed buffer (shape 0; see [`packed`]).
     pub fn all_packed(&self, collection: String) -> Result<packed::Packed> {
-        guard(|| Ok(packed::records(&self.tx.all(&collection)?)))
+        guard(|| {
+            Ok(packed::views(|sink| {
+                self.tx
+                    .with(|tx| tx.page_with(&collection, 0, usize::MAX, sink))
+            })?)
+        })
     }
 
     /// `page` as a packed buffer (shape 0; see [`packed`]).
@@ -934,11 +951,10 @@ impl Transaction {
     ) -> Result<packed::Packed> {
         guard(|| {
             let (offset, limit) = (usize_arg("offset", offset)?, usize_arg("limit", limit)?);
-            Ok(packed::records(&self.tx.page(
-                &collection,
-                offset,
-                limit,
-            )?))
+            Ok(packed::views(|sink| {
+                self.tx
+                    .with(|tx| tx.page_with(&collection, offset, limit, sink))
+            })?)
         })
     }
 

@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use blazedb::{Record, Value};
+use blazedb::{Record, RecordView, Value, ValueView};
 
 /// The layout version, the buffer's first byte.
 pub const VERSION: u8 = 2;
@@ -214,10 +214,14 @@ impl<UT> uniffi::TypeId<UT> for Packed {
 
 /// The buffer being built: the key and list tables, which go first in the buffer but are
 /// only known once every record has been seen, and the items.
-struct Encoder<'a> {
+///
+/// Keys are owned: records packed from [`RecordView`]s borrow their names from a page that
+/// is gone by the time the tables are written. There are only a few distinct names, so
+/// that costs one string per name per buffer.
+struct Encoder {
     /// Index of each distinct key, and the keys in index order.
-    key_index: HashMap<&'a str, u32>,
-    keys: Vec<&'a str>,
+    key_index: HashMap<String, u32>,
+    keys: Vec<String>,
     /// Index of each distinct field-name list (as key indexes), and the lists in order.
     list_index: HashMap<Vec<u32>, u32>,
     lists: Vec<Vec<u32>>,
@@ -228,7 +232,7 @@ struct Encoder<'a> {
     items: Vec<u8>,
 }
 
-impl<'a> Encoder<'a> {
+impl Encoder {
     fn new(capacity: usize) -> Self {
         Encoder {
             key_index: HashMap::new(),
@@ -241,30 +245,30 @@ impl<'a> Encoder<'a> {
         }
     }
 
-    /// The index of the list of the `len` field names `names()` yields (in order), added if
-    /// new. `names` is called twice at most: once to compare, once to intern.
-    fn list<I>(&mut self, len: usize, names: impl Fn() -> I) -> u32
-    where
-        I: Iterator<Item = &'a String>,
-    {
+    /// The index of the list of field names `names` (in order), added if new.
+    fn list(&mut self, names: &[&str]) -> u32 {
         if let Some(l) = self.last {
             let list = &self.lists[l as usize];
-            if list.len() == len
+            if list.len() == names.len()
                 && list
                     .iter()
-                    .zip(names())
-                    .all(|(&k, name)| self.keys[k as usize] == name.as_str())
+                    .zip(names)
+                    .all(|(&k, name)| self.keys[k as usize] == *name)
             {
                 return l;
             }
         }
         self.scratch.clear();
-        for name in names() {
-            let next = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
-            let k = *self.key_index.entry(name.as_str()).or_insert_with(|| {
-                self.keys.push(name.as_str());
-                next
-            });
+        for &name in names {
+            let k = match self.key_index.get(name) {
+                Some(&k) => k,
+                None => {
+                    let k = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
+                    self.keys.push(name.to_owned());
+                    self.key_index.insert(name.to_owned(), k);
+                    k
+                }
+            };
             self.scratch.push(k);
         }
         let l = match self.list_index.get(&self.scratch) {
@@ -280,15 +284,16 @@ impl<'a> Encoder<'a> {
         l
     }
 
-    fn record(&mut self, r: &'a Record) {
-        let l = self.list(r.len(), || r.iter().map(|(k, _)| k));
+    fn record(&mut self, r: &Record) {
+        let names: Vec<&str> = r.iter().map(|(k, _)| k.as_str()).collect();
+        let l = self.list(&names);
         self.items.extend_from_slice(&l.to_le_bytes());
         for (_, v) in r.iter() {
             self.value(v);
         }
     }
 
-    fn value(&mut self, v: &'a Value) {
+    fn value(&mut self, v: &Value) {
         if put_scalar(v, &mut self.items) {
             return;
         }
@@ -302,7 +307,8 @@ impl<'a> Encoder<'a> {
             }
             Value::Dictionary(d) => {
                 self.items.push(TAG_DICTIONARY);
-                let l = self.list(d.len(), || d.keys());
+                let names: Vec<&str> = d.keys().map(String::as_str).collect();
+                let l = self.list(&names);
                 self.items.extend_from_slice(&l.to_le_bytes());
                 for v in d.values() {
                     self.value(v);
@@ -310,6 +316,85 @@ impl<'a> Encoder<'a> {
             }
             _ => {}
         }
+    }
+
+    /// Packs a stored record straight from its bytes, with the same result as packing the
+    /// decoded record (the view iterates as the record does when it is canonical; one that
+    /// is not, from a hand-made file, is decoded and packed as a record).
+    fn view(&mut self, r: &RecordView<'_>) -> blazedb::Result<()> {
+        if !r.is_canonical() {
+            self.record(&r.to_record()?);
+            return Ok(());
+        }
+        let fields = r.fields().collect::<blazedb::Result<Vec<_>>>()?;
+        self.fields(&fields)
+    }
+
+    /// A record's or dictionary's list index and values, from its `(name, value)` views.
+    /// The list is interned before the values are written, as [`Encoder::record`] does, so
+    /// that nested dictionaries get the same list numbers and the bytes come out the same.
+    fn fields(&mut self, fields: &[(&str, ValueView<'_>)]) -> blazedb::Result<()> {
+        let names: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+        let l = self.list(&names);
+        self.items.extend_from_slice(&l.to_le_bytes());
+        for (_, v) in fields {
+            self.value_view(v)?;
+        }
+        Ok(())
+    }
+
+    fn value_view(&mut self, v: &ValueView<'_>) -> blazedb::Result<()> {
+        let out = &mut self.items;
+        match *v {
+            // The plain values cost nothing to rebuild, and then share `put_scalar`.
+            ValueView::Null => {
+                put_scalar(&Value::Null, out);
+            }
+            ValueView::Int(i) => {
+                put_scalar(&Value::Int(i), out);
+            }
+            ValueView::Double(d) => {
+                put_scalar(&Value::Double(d), out);
+            }
+            ValueView::Bool(b) => {
+                put_scalar(&Value::Bool(b), out);
+            }
+            ValueView::Date(t) => {
+                put_scalar(&Value::Date(t), out);
+            }
+            ValueView::Uuid(u) => {
+                put_scalar(&Value::Uuid(u), out);
+            }
+            ValueView::String(s) => {
+                out.push(TAG_STRING);
+                put_str(s, out);
+            }
+            ValueView::Data(d) => {
+                out.push(TAG_DATA);
+                put_len(d.len(), out);
+                out.extend_from_slice(d);
+            }
+            ValueView::Vector(vs) => {
+                out.push(TAG_VECTOR);
+                put_len(vs.len(), out);
+                for x in vs.iter() {
+                    out.extend_from_slice(&x.to_bits().to_le_bytes());
+                }
+            }
+            ValueView::Array(a) => {
+                out.push(TAG_ARRAY);
+                put_len(a.len(), out);
+                for item in a.iter() {
+                    self.value_view(&item?)?;
+                }
+            }
+            ValueView::Dictionary(d) => {
+                out.push(TAG_DICTIONARY);
+                let entries = d.iter().collect::<blazedb::Result<Vec<_>>>()?;
+                self.fields(&entries)?;
+            }
+        }
+        Ok(())
     }
 
     /// The whole buffer: UniFFI's length prefix (see [`Packed`]), then the header, the key
@@ -351,7 +436,9 @@ pub fn records(rs: &[Record]) -> Packed {
     e.finish(SHAPE_RECORDS, rs.len())
 }
 
-/// Packs a list of optional records (shape 1), as `get_many` returns them.
+/// Packs a list of optional records (shape 1), as `get_many` returns them: the reference
+/// the view packer ([`optional_views`]) must match byte for byte.
+#[cfg(test)]
 pub fn optional_records(rs: &[Option<Record>]) -> Packed {
     let mut e = Encoder::new(rs.len() * 256);
     for r in rs {
@@ -366,7 +453,9 @@ pub fn optional_records(rs: &[Option<Record>]) -> Packed {
     e.finish(SHAPE_OPTIONAL, rs.len())
 }
 
-/// Packs one optional record as a shape-1 buffer of one item (`get`).
+/// Packs one optional record as a shape-1 buffer of one item (`get`), the reference for
+/// the view packer.
+#[cfg(test)]
 pub fn optional_record(r: Option<&Record>) -> Packed {
     let mut e = Encoder::new(128);
     match r {
@@ -377,6 +466,46 @@ pub fn optional_record(r: Option<&Record>) -> Packed {
         }
     }
     e.finish(SHAPE_OPTIONAL, 1)
+}
+
+/// Builds a shape-1 buffer from stored records seen in place: `walk` is given a sink to
+/// call once per item, in order, with the record's view or `None` (the core's
+/// `get_many_with` is such a walk). The bytes are those [`optional_records`] makes from
+/// the decoded records, without decoding them.
+pub fn optional_views(
+    capacity: usize,
+    walk: impl FnOnce(
+        &mut dyn FnMut(Option<RecordView<'_>>) -> blazedb::Result<()>,
+    ) -> blazedb::Result<()>,
+) -> blazedb::Result<Packed> {
+    let mut e = Encoder::new(capacity * 256);
+    let mut count = 0usize;
+    walk(&mut |v| {
+        count += 1;
+        match v {
+            None => e.items.push(0),
+            Some(v) => {
+                e.items.push(1);
+                e.view(&v)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(e.finish(SHAPE_OPTIONAL, count))
+}
+
+/// Builds a shape-0 buffer from stored records seen in place (the core's `page_with`):
+/// the bytes [`records`] makes from the decoded records.
+pub fn views(
+    walk: impl FnOnce(&mut dyn FnMut(RecordView<'_>) -> blazedb::Result<()>) -> blazedb::Result<()>,
+) -> blazedb::Result<Packed> {
+    let mut e = Encoder::new(4096);
+    let mut count = 0usize;
+    walk(&mut |v| {
+        count += 1;
+        e.view(&v)
+    })?;
+    Ok(e.finish(SHAPE_RECORDS, count))
 }
 
 /// Ids packed as 16 bytes each (RFC 4122 order, `uuid_t` in Swift), as `get_many_packed`
@@ -969,6 +1098,56 @@ mod tests {
 
     /// The exported `…_packed` calls return exactly what their unpacked twins return, on a
     /// database and in a transaction (which sees its own writes).
+    /// Records of varied shapes: several field-name lists, dictionaries inside arrays and
+    /// dictionaries, names around `id` in sort order, empty records and containers.
+    fn varied(i: usize) -> Record {
+        let k = every_kind();
+        let mut r = Record::new();
+        for (j, (name, v)) in k.iter().enumerate() {
+            if name != "id" && (i + j) % 3 != 0 {
+                r.insert(name.clone(), v.clone());
+            }
+        }
+        if i % 4 == 1 {
+            let inner: BTreeMap<String, Value> = [
+                ("x".to_string(), Value::Int(i as i64)),
+                ("aa".to_string(), k.get("dict").cloned().unwrap()),
+            ]
+            .into_iter()
+            .collect();
+            r.insert(
+                "ia",
+                Value::Array(vec![Value::Dictionary(inner.clone()), Value::Null]),
+            );
+            r.insert("i", Value::Dictionary(inner));
+        }
+        if i % 5 == 2 {
+            r = Record::new();
+        }
+        r
+    }
+
+    #[test]
+    fn packing_views_gives_the_bytes_of_packing_decoded_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = blazedb::Database::open(dir.path().join("v.blazedb"), blazedb::Options::default())
+            .unwrap();
+        let mut ids = db.insert_many("c", (0..40).map(varied).collect()).unwrap();
+        db.soft_delete("c", ids[5]).unwrap();
+        ids.insert(3, Uuid::from_u128(1)); // missing
+        let want = optional_records(&db.get_many("c", &ids).unwrap());
+        let got = optional_views(ids.len(), |sink| db.get_many_with("c", &ids, sink)).unwrap();
+        assert_eq!(*got, *want);
+        for (off, lim) in [(0, usize::MAX), (7, 9), (100, 3), (0, 0)] {
+            let want = records(&db.page("c", off, lim).unwrap());
+            let got = views(|sink| db.read(|tx| tx.page_with("c", off, lim, sink))).unwrap();
+            assert_eq!(*got, *want, "page {off} {lim}");
+        }
+        let want = optional_record(db.get("c", ids[0]).unwrap().as_ref());
+        let got = optional_views(1, |sink| db.read(|tx| tx.get_with("c", ids[0], sink))).unwrap();
+        assert_eq!(*got, *want);
+    }
+
     #[test]
     fn exported_packed_calls_match_the_unpacked_ones() {
         use crate::{Database, OpenOptions, QueryFilter, QuerySpec, SortKey};

@@ -449,6 +449,16 @@ impl Database {
         self.read(|tx| tx.get_many(collection, ids))
     }
 
+    /// Many records by id without decoding them: see [`ReadTx::get_many_with`].
+    pub fn get_many_with(
+        &self,
+        collection: &str,
+        ids: &[Uuid],
+        f: impl FnMut(Option<crate::RecordView<'_>>) -> Result<()>,
+    ) -> Result<()> {
+        self.read(|tx| tx.get_many_with(collection, ids, f))
+    }
+
     /// Whether a live record has this id.
     pub fn exists(&self, collection: &str, id: Uuid) -> Result<bool> {
         self.read(|tx| tx.exists(collection, id))

@@ -32,6 +32,7 @@ mod record;
 pub mod search;
 mod transactions;
 mod value;
+mod view;
 
 pub use crypto::{KdfParams, Secret, password_policy_failures};
 pub use db::{DEFAULT_COLLECTION, Database, default_directory};
@@ -58,3 +59,4 @@ pub use search::{MatchMode, SearchHit, SearchQuery};
 pub use transactions::{ReadTx, Transaction, WriteTx};
 pub use uuid::Uuid;
 pub use value::{APPLE_REFERENCE_OFFSET_SECS, Timestamp, Value, ValueKind};
+pub use view::{ArrayView, DictView, Fields, RecordView, ValueView, VectorView};

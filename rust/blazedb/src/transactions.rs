@@ -153,6 +153,14 @@ fn get_live<T: ReadableTable<RecordKey, &'static [u8]>>(t: &T, id: Uuid) -> Resu
         .map(|d| d.record))
 }
 
+/// A stored body as a view; `None` when it is soft-deleted.
+fn live_view(bytes: &[u8], id: Uuid) -> Result<Option<crate::RecordView<'_>>> {
+    if record_flags(bytes)? & FLAG_SOFT_DELETED != 0 {
+        return Ok(None);
+    }
+    crate::RecordView::new(bytes, id).map(Some)
+}
+
 fn exists_live<T: ReadableTable<RecordKey, &'static [u8]>>(t: &T, id: Uuid) -> Result<bool> {
     match t.get(key(id))? {
         Some(v) => Ok(record_flags(v.value())? & FLAG_SOFT_DELETED == 0),
@@ -258,6 +266,80 @@ macro_rules! read_ops {
                 Some(t) => ids.iter().map(|id| get_live(&t, *id)).collect(),
                 None => Ok(vec![None; ids.len()]),
             }
+        }
+
+        /// [`get`](Self::get) without decoding: `f` sees the live record (or `None`) as a
+        /// [`RecordView`](crate::RecordView) over its stored bytes, and its result is
+        /// returned.
+        pub fn get_with<T>(
+            &self,
+            collection: &str,
+            id: Uuid,
+            f: impl FnOnce(Option<crate::RecordView<'_>>) -> Result<T>,
+        ) -> Result<T> {
+            match self.records_ro(collection)? {
+                Some(t) => match t.get(key(id))? {
+                    Some(v) => f(live_view(v.value(), id)?),
+                    None => f(None),
+                },
+                None => f(None),
+            }
+        }
+
+        /// [`get_many`](Self::get_many) without decoding: `f` is called once per id, in
+        /// order, with the live record (or `None`) as a [`RecordView`](crate::RecordView).
+        /// The first error, from the store or from `f`, stops the walk and is returned.
+        pub fn get_many_with(
+            &self,
+            collection: &str,
+            ids: &[Uuid],
+            mut f: impl FnMut(Option<crate::RecordView<'_>>) -> Result<()>,
+        ) -> Result<()> {
+            self.check_batch(ids.len())?;
+            let Some(t) = self.records_ro(collection)? else {
+                return ids.iter().try_for_each(|_| f(None));
+            };
+            for &id in ids {
+                match t.get(key(id))? {
+                    Some(v) => f(live_view(v.value(), id)?)?,
+                    None => f(None)?,
+                }
+            }
+            Ok(())
+        }
+
+        /// [`page`](Self::page) without decoding: `f` sees each live record of the page, in
+        /// id order, as a [`RecordView`](crate::RecordView). The first error stops the walk.
+        pub fn page_with(
+            &self,
+            collection: &str,
+            offset: usize,
+            limit: usize,
+            mut f: impl FnMut(crate::RecordView<'_>) -> Result<()>,
+        ) -> Result<()> {
+            let Some(t) = self.records_ro(collection)? else {
+                return Ok(());
+            };
+            let (mut skipped, mut seen) = (0usize, 0usize);
+            if limit == 0 {
+                return Ok(());
+            }
+            for item in t.iter()? {
+                let (k, v) = item?;
+                let Some(view) = live_view(v.value(), Uuid::from_u128(k.value()))? else {
+                    continue;
+                };
+                if skipped < offset {
+                    skipped += 1;
+                    continue;
+                }
+                f(view)?;
+                seen += 1;
+                if seen >= limit {
+                    break;
+                }
+            }
+            Ok(())
         }
 
         /// Whether a live record has this id.

@@ -19,18 +19,18 @@ pub(crate) const FLAG_SOFT_DELETED: u8 = 0x01;
 /// Nesting deeper than this is refused on encode and decode, so recursion stays bounded.
 pub const MAX_DEPTH: usize = 64;
 
-const TAG_NULL: u8 = 0x00;
-const TAG_FALSE: u8 = 0x01;
-const TAG_TRUE: u8 = 0x02;
-const TAG_INT: u8 = 0x03;
-const TAG_DOUBLE: u8 = 0x04;
-const TAG_STRING: u8 = 0x05;
-const TAG_DATE: u8 = 0x06;
-const TAG_UUID: u8 = 0x07;
-const TAG_DATA: u8 = 0x08;
-const TAG_ARRAY: u8 = 0x09;
-const TAG_DICT: u8 = 0x0A;
-const TAG_VECTOR: u8 = 0x0B;
+pub(crate) const TAG_NULL: u8 = 0x00;
+pub(crate) const TAG_FALSE: u8 = 0x01;
+pub(crate) const TAG_TRUE: u8 = 0x02;
+pub(crate) const TAG_INT: u8 = 0x03;
+pub(crate) const TAG_DOUBLE: u8 = 0x04;
+pub(crate) const TAG_STRING: u8 = 0x05;
+pub(crate) const TAG_DATE: u8 = 0x06;
+pub(crate) const TAG_UUID: u8 = 0x07;
+pub(crate) const TAG_DATA: u8 = 0x08;
+pub(crate) const TAG_ARRAY: u8 = 0x09;
+pub(crate) const TAG_DICT: u8 = 0x0A;
+pub(crate) const TAG_VECTOR: u8 = 0x0B;
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -44,7 +44,7 @@ fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-fn unzigzag(v: u64) -> i64 {
+pub(crate) fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
@@ -148,14 +148,20 @@ pub(crate) fn encode_standalone(v: &Value) -> Result<Vec<u8>> {
 }
 
 /// A cursor over untrusted bytes.
+#[derive(Clone, Debug)]
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
-    pos: usize,
+    pub(crate) pos: usize,
 }
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
+    }
+
+    /// The bytes from `start` to the current position.
+    pub(crate) fn since(&self, start: usize) -> &'a [u8] {
+        &self.buf[start..self.pos]
     }
 
     fn remaining(&self) -> usize {
@@ -179,7 +185,7 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if n > self.remaining() {
             return Err(self.err("length runs past the end"));
         }
@@ -205,7 +211,7 @@ impl<'a> Reader<'a> {
 
     /// A count of items each at least `min_item` bytes long; bounded by what remains so a
     /// forged count can never make us allocate more than the input's size.
-    fn count(&mut self, min_item: usize) -> Result<usize> {
+    pub(crate) fn count(&mut self, min_item: usize) -> Result<usize> {
         let n = self.varint()?;
         let max = (self.remaining() / min_item.max(1)) as u64;
         if n > max {
@@ -214,7 +220,7 @@ impl<'a> Reader<'a> {
         Ok(n as usize)
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8]> {
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8]> {
         let n = self.varint()?;
         if n > self.remaining() as u64 {
             return Err(self.err("length runs past the end"));
@@ -227,7 +233,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-prefixed UTF-8 string, borrowed from the input.
-    fn str(&mut self) -> Result<&'a str> {
+    pub(crate) fn str(&mut self) -> Result<&'a str> {
         let b = self.bytes()?;
         std::str::from_utf8(b).map_err(|_| self.err("string is not UTF-8"))
     }
@@ -235,8 +241,9 @@ impl<'a> Reader<'a> {
     /// Steps over one value, checking it exactly as [`Reader::value`] would (tags, lengths,
     /// counts, UTF-8, date nanoseconds, depth) but allocating nothing. A projected decode
     /// skips the fields it does not need with this, so it fails on exactly the bodies a
-    /// full decode fails on.
-    pub(crate) fn skip_value(&mut self, depth: usize) -> Result<()> {
+    /// full decode fails on. Clears `sorted` when some dictionary inside does not have
+    /// strictly ascending keys (never written by this encoder; see [`RecordView`]).
+    pub(crate) fn skip_value(&mut self, depth: usize, sorted: &mut bool) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(self.err("nesting too deep"));
         }
@@ -265,13 +272,16 @@ impl<'a> Reader<'a> {
             }
             TAG_ARRAY => {
                 for _ in 0..self.count(1)? {
-                    self.skip_value(depth + 1)?;
+                    self.skip_value(depth + 1, sorted)?;
                 }
             }
             TAG_DICT => {
+                let mut prev: Option<&str> = None;
                 for _ in 0..self.count(2)? {
-                    self.str()?;
-                    self.skip_value(depth + 1)?;
+                    let k = self.str()?;
+                    *sorted &= prev.is_none_or(|p| p < k);
+                    prev = Some(k);
+                    self.skip_value(depth + 1, sorted)?;
                 }
             }
             TAG_VECTOR => {
@@ -283,7 +293,7 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn f64(&mut self) -> Result<f64> {
+    pub(crate) fn f64(&mut self) -> Result<f64> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
@@ -473,7 +483,7 @@ pub(crate) fn decode_projected(bytes: &[u8], id: Option<Uuid>, p: &Projection) -
             let v = r.value(1)?;
             record.insert(k, v);
         } else {
-            r.skip_value(1)?;
+            r.skip_value(1, &mut true)?;
         }
     }
     if !r.is_empty() {

@@ -1,0 +1,510 @@
+//! Borrowed reads: a stored record seen in place, without building a [`Record`].
+//!
+//! [`ReadTx::get_many_with`](crate::ReadTx::get_many_with) and its siblings hand each record
+//! to a callback as a [`RecordView`] over the stored bytes. Strings, data and containers
+//! borrow from the page, so nothing is allocated per field. This is for code that turns
+//! records into another representation straight away (the FFI packs them for Swift and
+//! Kotlin): there, decoding into a `Record` first and then converting was most of the cost
+//! of a batch get.
+//!
+//! A view is checked in full when it is made, exactly as a decode into a `Record` would
+//! check it (the same tags, lengths, UTF-8, date nanoseconds and nesting limit), so a view
+//! exists only for a body that [`RecordView::to_record`] also accepts, and iterating it does
+//! not fail on any body this crate accepts. The iterators still return `Result`s rather than
+//! assuming it: a view is cheap to misuse, a panic is not.
+
+use uuid::Uuid;
+
+use crate::engine::encoding::{
+    self, MAX_DEPTH, Reader, TAG_ARRAY, TAG_DATA, TAG_DATE, TAG_DICT, TAG_DOUBLE, TAG_FALSE,
+    TAG_INT, TAG_NULL, TAG_STRING, TAG_TRUE, TAG_UUID, TAG_VECTOR,
+};
+use crate::error::{Error, Result};
+use crate::record::{ID_FIELD, Record};
+use crate::value::{Timestamp, Value};
+
+/// One stored record, borrowed: its id and its fields, read in place.
+///
+/// Its fields come in ascending key order with `id` at its sorted place, as a
+/// [`Record`] iterates them, whenever [`RecordView::is_canonical`] holds; that is every body
+/// this crate writes. A body with a repeated or misordered key (only a hand-made file has
+/// one) iterates in stored order instead: use [`RecordView::to_record`] for what
+/// [`ReadTx::get`](crate::ReadTx::get) returns for it.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordView<'a> {
+    /// The whole stored body, header included (what `to_record` decodes).
+    stored: &'a [u8],
+    /// The fields: `stored` after the header and the field count.
+    fields: &'a [u8],
+    count: usize,
+    id: Uuid,
+    /// Whether a field named `id` is stored (replaced by the real id when read).
+    stored_id: bool,
+    canonical: bool,
+}
+
+impl<'a> RecordView<'a> {
+    /// Checks a stored body in full and views it; `CorruptedData` if a decode would fail.
+    pub(crate) fn new(stored: &'a [u8], id: Uuid) -> Result<Self> {
+        encoding::record_flags(stored)?;
+        let mut r = Reader::new(&stored[2..]);
+        let count = r.count(2)?;
+        let start = r.pos;
+        let mut canonical = true;
+        let mut stored_id = false;
+        let mut prev: Option<&str> = None;
+        for _ in 0..count {
+            let k = r.str()?;
+            canonical &= prev.is_none_or(|p| p < k);
+            stored_id |= k == ID_FIELD;
+            prev = Some(k);
+            r.skip_value(1, &mut canonical)?;
+        }
+        if !r.is_empty() {
+            return Err(Error::corrupted("record encoding: trailing bytes"));
+        }
+        Ok(RecordView {
+            stored,
+            fields: r.since(start),
+            count,
+            id,
+            stored_id,
+            canonical,
+        })
+    }
+
+    /// The record's id.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// Number of fields, `id` included.
+    pub fn len(&self) -> usize {
+        self.count + usize::from(!self.stored_id)
+    }
+
+    /// Always false: a record has at least its `id`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Whether every key, at every level, is stored in strictly ascending order, so that the
+    /// view iterates exactly as the decoded [`Record`] does.
+    pub fn is_canonical(&self) -> bool {
+        self.canonical
+    }
+
+    /// The fields, `id` included (see the type's note on order).
+    pub fn fields(&self) -> Fields<'a> {
+        Fields {
+            r: Reader::new(self.fields),
+            left: self.count,
+            id: Some(self.id),
+        }
+    }
+
+    /// The record as [`ReadTx::get`](crate::ReadTx::get) returns it.
+    pub fn to_record(&self) -> Result<Record> {
+        encoding::decode_record(self.stored, Some(self.id)).map(|d| d.record)
+    }
+}
+
+/// The fields of a [`RecordView`]: `(name, value)` pairs. After an error it ends.
+#[derive(Debug)]
+pub struct Fields<'a> {
+    r: Reader<'a>,
+    left: usize,
+    /// The id, until it has been yielded at its sorted place.
+    id: Option<Uuid>,
+}
+
+impl<'a> Fields<'a> {
+    fn step(&mut self) -> Result<Option<(&'a str, ValueView<'a>)>> {
+        if self.left == 0 {
+            return Ok(self.id.take().map(|u| (ID_FIELD, ValueView::Uuid(u))));
+        }
+        let at = self.r.pos;
+        let k = self.r.str()?;
+        if let Some(u) = self.id
+            && k >= ID_FIELD
+        {
+            self.id = None;
+            if k == ID_FIELD {
+                // A stored `id` is shadowed by the key, as in a decode.
+                self.r.skip_value(1, &mut true)?;
+                self.left -= 1;
+            } else {
+                self.r.pos = at;
+            }
+            return Ok(Some((ID_FIELD, ValueView::Uuid(u))));
+        }
+        let v = view(&mut self.r, 1)?;
+        self.left -= 1;
+        Ok(Some((k, v)))
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<(&'a str, ValueView<'a>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.step();
+        if item.is_err() {
+            self.left = 0;
+            self.id = None;
+        }
+        item.transpose()
+    }
+}
+
+/// One value, borrowed from the stored bytes where it is not a plain number.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ValueView<'a> {
+    /// See [`Value::Null`].
+    Null,
+    /// See [`Value::Bool`].
+    Bool(bool),
+    /// See [`Value::Int`].
+    Int(i64),
+    /// See [`Value::Double`].
+    Double(f64),
+    /// See [`Value::String`].
+    String(&'a str),
+    /// See [`Value::Date`].
+    Date(Timestamp),
+    /// See [`Value::Uuid`].
+    Uuid(Uuid),
+    /// See [`Value::Data`].
+    Data(&'a [u8]),
+    /// See [`Value::Array`].
+    Array(ArrayView<'a>),
+    /// See [`Value::Dictionary`].
+    Dictionary(DictView<'a>),
+    /// See [`Value::Vector`].
+    Vector(VectorView<'a>),
+}
+
+impl ValueView<'_> {
+    /// The owned value.
+    pub fn to_value(&self) -> Result<Value> {
+        Ok(match *self {
+            ValueView::Null => Value::Null,
+            ValueView::Bool(b) => Value::Bool(b),
+            ValueView::Int(i) => Value::Int(i),
+            ValueView::Double(d) => Value::Double(d),
+            ValueView::String(s) => Value::String(s.to_owned()),
+            ValueView::Date(t) => Value::Date(t),
+            ValueView::Uuid(u) => Value::Uuid(u),
+            ValueView::Data(d) => Value::Data(d.to_vec()),
+            ValueView::Array(a) => {
+                Value::Array(a.iter().map(|v| v?.to_value()).collect::<Result<_>>()?)
+            }
+            ValueView::Dictionary(d) => {
+                let mut m = std::collections::BTreeMap::new();
+                for item in d.iter() {
+                    let (k, v) = item?;
+                    m.insert(k.to_owned(), v.to_value()?);
+                }
+                Value::Dictionary(m)
+            }
+            ValueView::Vector(v) => Value::Vector(v.iter().collect()),
+        })
+    }
+}
+
+/// An array's items, in place.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ArrayView<'a> {
+    items: &'a [u8],
+    len: usize,
+    depth: usize,
+}
+
+impl<'a> ArrayView<'a> {
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it has no items.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The items in order. After an error it ends.
+    pub fn iter(&self) -> impl Iterator<Item = Result<ValueView<'a>>> + use<'a> {
+        let mut r = Reader::new(self.items);
+        let depth = self.depth;
+        let mut left = self.len;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let v = view(&mut r, depth);
+            left = if v.is_ok() { left - 1 } else { 0 };
+            Some(v)
+        })
+    }
+}
+
+/// A dictionary's entries, in place, in stored order (ascending by key for every body this
+/// crate writes; see [`RecordView::is_canonical`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DictView<'a> {
+    entries: &'a [u8],
+    len: usize,
+    depth: usize,
+}
+
+impl<'a> DictView<'a> {
+    /// Number of entries as stored.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The `(key, value)` entries. After an error it ends.
+    pub fn iter(&self) -> impl Iterator<Item = Result<(&'a str, ValueView<'a>)>> + use<'a> {
+        let mut r = Reader::new(self.entries);
+        let depth = self.depth;
+        let mut left = self.len;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let e = r.str().and_then(|k| Ok((k, view(&mut r, depth)?)));
+            left = if e.is_ok() { left - 1 } else { 0 };
+            Some(e)
+        })
+    }
+}
+
+/// A vector's `f64` components, in place.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VectorView<'a> {
+    bits: &'a [u8],
+}
+
+impl<'a> VectorView<'a> {
+    /// Number of components.
+    pub fn len(&self) -> usize {
+        self.bits.len() / 8
+    }
+
+    /// Whether it has no components.
+    pub fn is_empty(&self) -> bool {
+        self.bits.is_empty()
+    }
+
+    /// The components in order.
+    pub fn iter(&self) -> impl Iterator<Item = f64> + use<'a> {
+        self.bits.chunks_exact(8).map(|c| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            f64::from_le_bytes(a)
+        })
+    }
+}
+
+/// Reads one value as a view at nesting `depth`; the items of a container are at
+/// `depth + 1`, as in [`Reader::value`], and are checked (by stepping over them) before the
+/// container's view is returned.
+fn view<'a>(r: &mut Reader<'a>, depth: usize) -> Result<ValueView<'a>> {
+    if depth > MAX_DEPTH {
+        return Err(Error::corrupted("record encoding: nesting too deep"));
+    }
+    Ok(match r.u8()? {
+        TAG_NULL => ValueView::Null,
+        TAG_FALSE => ValueView::Bool(false),
+        TAG_TRUE => ValueView::Bool(true),
+        TAG_INT => ValueView::Int(encoding::unzigzag(r.varint()?)),
+        TAG_DOUBLE => ValueView::Double(r.f64()?),
+        TAG_STRING => ValueView::String(r.str()?),
+        TAG_DATE => {
+            let secs = encoding::unzigzag(r.varint()?);
+            let nanos = r.varint()?;
+            if nanos >= 1_000_000_000 {
+                return Err(Error::corrupted(
+                    "record encoding: date nanoseconds out of range",
+                ));
+            }
+            ValueView::Date(Timestamp::new(secs, nanos as u32))
+        }
+        TAG_UUID => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(r.take(16)?);
+            ValueView::Uuid(Uuid::from_bytes(a))
+        }
+        TAG_DATA => ValueView::Data(r.bytes()?),
+        TAG_ARRAY => {
+            let len = r.count(1)?;
+            let start = r.pos;
+            for _ in 0..len {
+                r.skip_value(depth + 1, &mut true)?;
+            }
+            ValueView::Array(ArrayView {
+                items: r.since(start),
+                len,
+                depth: depth + 1,
+            })
+        }
+        TAG_DICT => {
+            let len = r.count(2)?;
+            let start = r.pos;
+            for _ in 0..len {
+                r.str()?;
+                r.skip_value(depth + 1, &mut true)?;
+            }
+            ValueView::Dictionary(DictView {
+                entries: r.since(start),
+                len,
+                depth: depth + 1,
+            })
+        }
+        TAG_VECTOR => {
+            let n = r.count(8)?;
+            ValueView::Vector(VectorView {
+                bits: r.take(n * 8)?,
+            })
+        }
+        other => {
+            return Err(Error::corrupted(format!(
+                "record encoding: unknown value tag 0x{other:02x}"
+            )));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::engine::encoding::{RECORD_FORMAT_V1, encode_record};
+
+    fn fields_of(v: &RecordView<'_>) -> Record {
+        let mut r = Record::new();
+        for item in v.fields() {
+            let (k, v) = item.unwrap();
+            r.insert(k, v.to_value().unwrap());
+        }
+        r
+    }
+
+    fn sample() -> Record {
+        let inner: BTreeMap<String, Value> = [
+            ("b".to_string(), Value::Array(vec![Value::Null, 1.into()])),
+            ("a".to_string(), Value::Vector(vec![0.5, -2.0])),
+        ]
+        .into_iter()
+        .collect();
+        Record::new()
+            .with("aaa", "first")
+            .with("i", 1)
+            .with("ia", Value::Dictionary(inner))
+            .with("z", Value::Data(vec![1, 2]))
+            .with("when", Value::Date(Timestamp::new(-5, 999_999_999)))
+            .with("u", Value::Uuid(Uuid::from_u128(5)))
+            .with("f", 2.5)
+            .with("t", false)
+    }
+
+    #[test]
+    fn a_view_iterates_as_the_decoded_record_does_with_the_id_in_place() {
+        let id = Uuid::from_u128(77);
+        for rec in [
+            sample(),
+            Record::new(),
+            Record::new().with("a", 1),
+            Record::new().with("z", 1),
+        ] {
+            let bytes = encode_record(&rec, 0).unwrap();
+            let v = RecordView::new(&bytes, id).unwrap();
+            let want = v.to_record().unwrap();
+            assert!(v.is_canonical());
+            assert_eq!(v.len(), want.len());
+            let keys: Vec<&str> = v.fields().map(|f| f.unwrap().0).collect();
+            let want_keys: Vec<&str> = want.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(keys, want_keys);
+            assert_eq!(fields_of(&v), want);
+        }
+    }
+
+    #[test]
+    fn a_stored_id_field_is_shadowed_by_the_key() {
+        // Hand-made: the encoder never stores `id`, so write the body by hand.
+        let mut bytes = vec![RECORD_FORMAT_V1, 0, 2];
+        for (k, tag, payload) in [("id", TAG_INT, 4u8), ("x", TAG_INT, 6u8)] {
+            bytes.push(k.len() as u8);
+            bytes.extend_from_slice(k.as_bytes());
+            bytes.extend_from_slice(&[tag, payload]);
+        }
+        let id = Uuid::from_u128(1);
+        let v = RecordView::new(&bytes, id).unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(fields_of(&v), v.to_record().unwrap());
+        assert_eq!(fields_of(&v).get(ID_FIELD), Some(&Value::Uuid(id)));
+    }
+
+    #[test]
+    fn misordered_keys_are_reported_at_every_level() {
+        let mut top = vec![RECORD_FORMAT_V1, 0, 2];
+        for k in ["b", "a"] {
+            top.extend_from_slice(&[1, k.as_bytes()[0], TAG_NULL]);
+        }
+        assert!(!RecordView::new(&top, Uuid::nil()).unwrap().is_canonical());
+        let mut nested = vec![RECORD_FORMAT_V1, 0, 1, 1, b'd', TAG_DICT, 2];
+        for k in ["b", "b"] {
+            nested.extend_from_slice(&[1, k.as_bytes()[0], TAG_NULL]);
+        }
+        let v = RecordView::new(&nested, Uuid::nil()).unwrap();
+        assert!(!v.is_canonical());
+        assert!(v.to_record().is_ok());
+    }
+
+    #[test]
+    fn a_view_is_refused_exactly_where_a_decode_fails() {
+        let bytes = encode_record(&sample(), 0).unwrap();
+        let check = |b: &[u8], what: &str| {
+            let view = RecordView::new(b, Uuid::nil());
+            let decoded = encoding::decode_record(b, Some(Uuid::nil()));
+            assert_eq!(view.is_ok(), decoded.is_ok(), "{what}");
+            if let Ok(v) = view {
+                // A view that was made iterates without error and equals the decode.
+                assert_eq!(fields_of(&v), decoded.unwrap().record, "{what}");
+            }
+        };
+        for cut in 0..bytes.len() {
+            check(&bytes[..cut], &format!("cut at {cut}"));
+        }
+        for at in 0..bytes.len() {
+            for x in [0x00, 0x01, 0x05, 0x09, 0x0A, 0x0B, 0x7F, 0x80, 0xC3, 0xFF] {
+                let mut b = bytes.clone();
+                b[at] = x;
+                check(&b, &format!("byte {at} set to {x:#04x}"));
+            }
+        }
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_refused() {
+        let mut v = Value::Null;
+        // A field's value is at depth 1, so this is the deepest the encoder writes.
+        for _ in 1..MAX_DEPTH {
+            v = Value::Array(vec![v]);
+        }
+        let ok = encode_record(&Record::new().with("a", v.clone()), 0).unwrap();
+        let view = RecordView::new(&ok, Uuid::nil()).unwrap();
+        assert_eq!(fields_of(&view), view.to_record().unwrap());
+        // One level more, written by hand: the encoder refuses it.
+        let mut deep = vec![RECORD_FORMAT_V1, 0, 1, 1, b'a'];
+        deep.extend(std::iter::repeat_n([TAG_ARRAY, 1], MAX_DEPTH).flatten());
+        deep.push(TAG_NULL);
+        assert!(RecordView::new(&deep, Uuid::nil()).is_err());
+        assert!(encoding::decode_record(&deep, None).is_err());
+    }
+}
