@@ -318,32 +318,45 @@ impl Encoder {
         }
     }
 
-    /// Packs a stored record straight from its bytes, with the same result as packing the
-    /// decoded record (the view iterates as the record does when it is canonical; one that
-    /// is not, from a hand-made file, is decoded and packed as a record).
+    /// Packs a stored record straight from its bytes, with the bytes packing the decoded
+    /// record gives. The view iterates as the record does when its keys are strictly
+    /// ascending at every level, which holds for every body the core writes; a hand-made
+    /// body that breaks it is packed from its decoded record instead (the lists interned on
+    /// the way stay in the table, unused, which the layout allows).
     fn view(&mut self, r: &RecordView<'_>) -> blazedb::Result<()> {
-        if !r.is_canonical() {
-            self.record(&r.to_record()?);
-            return Ok(());
+        let start = self.items.len();
+        let mut fields = Vec::with_capacity(r.stored_fields() + 1);
+        for f in r.fields() {
+            fields.push(f?);
         }
-        let fields = r.fields().collect::<blazedb::Result<Vec<_>>>()?;
-        self.fields(&fields)
-    }
-
-    /// A record's or dictionary's list index and values, from its `(name, value)` views.
-    /// The list is interned before the values are written, as [`Encoder::record`] does, so
-    /// that nested dictionaries get the same list numbers and the bytes come out the same.
-    fn fields(&mut self, fields: &[(&str, ValueView<'_>)]) -> blazedb::Result<()> {
-        let names: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
-        let l = self.list(&names);
-        self.items.extend_from_slice(&l.to_le_bytes());
-        for (_, v) in fields {
-            self.value_view(v)?;
+        if !self.fields(&fields)? {
+            self.items.truncate(start);
+            self.record(&r.to_record()?);
         }
         Ok(())
     }
 
-    fn value_view(&mut self, v: &ValueView<'_>) -> blazedb::Result<()> {
+    /// A record's or dictionary's list index and values, from its `(name, value)` views;
+    /// `false` (with a partial write) if some keys are not strictly ascending. The list is
+    /// interned before the values are written, as [`Encoder::record`] does, so that nested
+    /// dictionaries get the same list numbers and the bytes come out the same.
+    fn fields(&mut self, fields: &[(&str, ValueView<'_>)]) -> blazedb::Result<bool> {
+        if !fields.windows(2).all(|w| w[0].0 < w[1].0) {
+            return Ok(false);
+        }
+        let names: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+        let l = self.list(&names);
+        self.items.extend_from_slice(&l.to_le_bytes());
+        for (_, v) in fields {
+            if !self.value_view(v)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// One value; `false` as for [`Encoder::fields`].
+    fn value_view(&mut self, v: &ValueView<'_>) -> blazedb::Result<bool> {
         let out = &mut self.items;
         match *v {
             // The plain values cost nothing to rebuild, and then share `put_scalar`.
@@ -385,16 +398,18 @@ impl Encoder {
                 out.push(TAG_ARRAY);
                 put_len(a.len(), out);
                 for item in a.iter() {
-                    self.value_view(&item?)?;
+                    if !self.value_view(&item?)? {
+                        return Ok(false);
+                    }
                 }
             }
             ValueView::Dictionary(d) => {
                 out.push(TAG_DICTIONARY);
                 let entries = d.iter().collect::<blazedb::Result<Vec<_>>>()?;
-                self.fields(&entries)?;
+                return self.fields(&entries);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The whole buffer: UniFFI's length prefix (see [`Packed`]), then the header, the key
@@ -1146,6 +1161,36 @@ mod tests {
         let want = optional_record(db.get("c", ids[0]).unwrap().as_ref());
         let got = optional_views(1, |sink| db.read(|tx| tx.get_with("c", ids[0], sink))).unwrap();
         assert_eq!(*got, *want);
+    }
+
+    #[test]
+    fn a_body_with_misordered_keys_is_packed_as_its_decoded_record() {
+        use blazedb::codec;
+        let id = Uuid::from_u128(9);
+        // Hand-made bodies (format 1, flags 0): top-level keys "b" then "a"; "b" twice (null,
+        // then true: a decode keeps the last); and a nested dictionary with "y" twice. Packed
+        // from the view as stored, the repeated key would make a list the decoders refuse.
+        let misordered = [1u8, 0, 2, 1, b'b', 0, 1, b'a', 0];
+        let top = [1u8, 0, 2, 1, b'b', 0, 1, b'b', 2];
+        let nested = [
+            1u8, 0, 2, 1, b'a', 0, 1, b'd', 0x0A, 2, 1, b'y', 0, 1, b'y', 2,
+        ];
+        let good = codec::encode(&every_kind()).unwrap();
+        for body in [&misordered[..], &top[..], &nested[..], &good[..]] {
+            let v = codec::view(body, id).unwrap();
+            let want = records(&[v.to_record().unwrap()]);
+            let got = views(|sink| sink(v)).unwrap();
+            let (got, want) = (decode(&got).unwrap(), decode(&want).unwrap());
+            assert_eq!(got.len(), 1);
+            assert!(same_record(
+                got[0].as_ref().unwrap(),
+                want[0].as_ref().unwrap()
+            ));
+        }
+        // A view whose fields fail part-way gives the error, not a buffer.
+        let cut = &good[..good.len() - 3];
+        let v = codec::view(cut, id).unwrap();
+        assert!(views(|sink| sink(v)).is_err());
     }
 
     #[test]

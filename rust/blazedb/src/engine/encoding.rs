@@ -522,6 +522,12 @@ pub mod codec {
         decode_record(bytes, None).map(|d| d.record)
     }
 
+    /// Views bytes as a stored record body with this id, without decoding it (see
+    /// [`crate::RecordView`]); untrusted input is fine, as for [`decode`].
+    pub fn view(bytes: &[u8], id: Uuid) -> Result<crate::RecordView<'_>> {
+        crate::RecordView::new(bytes, id)
+    }
+
     /// Encodes one value on its own.
     pub fn encode_value(v: &Value) -> Result<Vec<u8>> {
         encode_standalone(v)
