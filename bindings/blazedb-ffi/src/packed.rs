@@ -219,10 +219,12 @@ impl<UT> uniffi::TypeId<UT> for Packed {
 /// is gone by the time the tables are written. There are only a few distinct names, so
 /// that costs one string per name per buffer.
 struct Encoder {
-    /// Index of each distinct key, and the keys in index order.
+    /// Index of each distinct key (empty while there are few: see [`LINEAR`]), and the keys
+    /// in index order.
     key_index: HashMap<String, u32>,
     keys: Vec<String>,
-    /// Index of each distinct field-name list (as key indexes), and the lists in order.
+    /// Index of each distinct field-name list (as key indexes; empty while there are few),
+    /// and the lists in order.
     list_index: HashMap<Vec<u32>, u32>,
     lists: Vec<Vec<u32>>,
     /// The list the previous record or dictionary used: records of one collection almost
@@ -258,30 +260,31 @@ impl Encoder {
                 return l;
             }
         }
-        self.scratch.clear();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
         for &name in names {
-            let k = match self.key_index.get(name) {
-                Some(&k) => k,
-                None => {
-                    let k = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
-                    self.keys.push(name.to_owned());
-                    self.key_index.insert(name.to_owned(), k);
-                    k
-                }
-            };
-            self.scratch.push(k);
+            scratch.push(self.key(name));
         }
-        let l = match self.list_index.get(&self.scratch) {
-            Some(&l) => l,
-            None => {
-                let l = u32::try_from(self.lists.len()).unwrap_or(u32::MAX);
-                self.lists.push(self.scratch.clone());
-                self.list_index.insert(self.scratch.clone(), l);
-                l
-            }
+        let l = match lookup(&self.lists, &self.list_index, scratch.as_slice()) {
+            Some(l) => l,
+            None => add(
+                &mut self.lists,
+                &mut self.list_index,
+                scratch.as_slice(),
+                |s| s.to_vec(),
+            ),
         };
+        self.scratch = scratch;
         self.last = Some(l);
         l
+    }
+
+    /// The index of a field name, added if new.
+    fn key(&mut self, name: &str) -> u32 {
+        match lookup(&self.keys, &self.key_index, name) {
+            Some(k) => k,
+            None => add(&mut self.keys, &mut self.key_index, name, str::to_owned),
+        }
     }
 
     fn record(&mut self, r: &Record) {
@@ -440,6 +443,48 @@ impl Encoder {
         out[..4].copy_from_slice(&len.to_be_bytes());
         Packed(out)
     }
+}
+
+/// Tables up to this size are searched linearly and have no hash index: most buffers name
+/// a handful of fields in one or two lists, and for a single record (a `get`) building hash
+/// maps cost more than the rest of the packing.
+const LINEAR: usize = 16;
+
+/// Where `item` is in `table`: by linear search while `index` is empty (small tables), else
+/// through `index`, which then covers the whole table.
+fn lookup<T, Q>(table: &[T], index: &HashMap<T, u32>, item: &Q) -> Option<u32>
+where
+    T: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
+    if index.is_empty() {
+        let i = table.iter().position(|t| t.borrow() == item)?;
+        u32::try_from(i).ok()
+    } else {
+        index.get(item).copied()
+    }
+}
+
+/// Appends `item` to `table` and returns its position, keeping `index` empty while the
+/// table is small and complete once it is not.
+fn add<T, Q>(
+    table: &mut Vec<T>,
+    index: &mut HashMap<T, u32>,
+    item: &Q,
+    own: impl Fn(&Q) -> T,
+) -> u32
+where
+    T: std::hash::Hash + Eq + Clone,
+    Q: ?Sized,
+{
+    let at = u32::try_from(table.len()).unwrap_or(u32::MAX);
+    table.push(own(item));
+    if !index.is_empty() {
+        index.insert(own(item), at);
+    } else if table.len() > LINEAR {
+        *index = table.iter().cloned().zip(0..).collect();
+    }
+    at
 }
 
 /// Packs a list of records (shape 0).
@@ -1059,6 +1104,32 @@ mod tests {
         assert_eq!(rd.keys, ["x", "y", "d"]);
         // a's list, b's list (sorted: d, y), the dictionary's list, the empty list.
         assert_eq!(rd.lists, vec![vec![0, 1], vec![2, 1], vec![0], vec![]]);
+        let got = decode(&buf).unwrap();
+        for (r, g) in rs.into_iter().zip(got) {
+            assert!(same_record(&from_record(r), &g.unwrap()));
+        }
+    }
+
+    #[test]
+    fn many_keys_and_lists_are_interned_once_past_the_linear_tables() {
+        // 3 * LINEAR records with a field of their own each: more keys and more lists than
+        // the linear search covers, so the hash indexes are built and then used.
+        let rs: Vec<Record> = (0..3 * LINEAR)
+            .map(|i| {
+                Record::new()
+                    .with("common", 1)
+                    .with(format!("f{}", i % (2 * LINEAR)), i as i64)
+            })
+            .collect();
+        let buf = records(&rs);
+        let mut rd = Reader {
+            b: &buf[6..],
+            keys: Vec::new(),
+            lists: Vec::new(),
+        };
+        rd.tables().unwrap();
+        assert_eq!(rd.keys.len(), 1 + 2 * LINEAR);
+        assert_eq!(rd.lists.len(), 2 * LINEAR);
         let got = decode(&buf).unwrap();
         for (r, g) in rs.into_iter().zip(got) {
             assert!(same_record(&from_record(r), &g.unwrap()));
