@@ -10,11 +10,12 @@ internal import BlazeDBBindings
 // `.corruptedData` and never reads out of bounds.
 //
 // The buffer names every field once, in a key table, and every distinct field-name list
-// once, in a list table; each record only says which list it uses. The decoder builds one
-// template dictionary per list (every key, `.null` values) with the hash-table index of each
-// key, and makes each record by copying its list's template and storing the values at
-// those indexes: no key string is created and no key is hashed per record, which was most
-// of the decoding time with the keys inline in each record (layout version 1).
+// once, in a list table; each record only says which list it uses. For a list used more
+// than once the decoder builds a template dictionary (every key, `.null` values) with the
+// hash-table index of each key, and makes each record by copying its list's template and
+// storing the values at those indexes: no key string is created and no key is hashed per
+// record, which was most of the decoding time with the keys inline in each record (layout
+// version 1).
 
 enum PackedRecords {
     static let version: UInt8 = 2
@@ -97,11 +98,15 @@ enum PackedRecords {
         return items[0]
     }
 
-    /// One field-name list of the buffer: its template (every key, `.null` values) and where
-    /// each of its keys sits in the template's hash table, in list order.
+    /// One field-name list of the buffer: its names, and once it has been used twice its
+    /// template (every key, `.null` values) with where each key sits in the template's hash
+    /// table, in list order. The first record of a list is built directly: for a one-record
+    /// buffer (`fetch(id:)`) the template would cost more than it saves.
     private struct KeyList {
-        let template: [String: BlazeDocumentField]
-        let slots: [Dictionary<String, BlazeDocumentField>.Index]
+        let names: [String]
+        var used = false
+        var template: [String: BlazeDocumentField]? = nil
+        var slots: [Dictionary<String, BlazeDocumentField>.Index] = []
     }
 
     private struct Reader {
@@ -185,28 +190,29 @@ enum PackedRecords {
             let n = try count(minSize: 1)
             let nk = try count(minSize: 4)
             keys.reserveCapacity(nk)
-            for _ in 0..<nk { keys.append(try string()) }
+            var distinct = Set<String>(minimumCapacity: nk)
+            for _ in 0..<nk {
+                let k = try string()
+                guard distinct.insert(k).inserted else { throw corrupt("key \(k) twice in the key table") }
+                keys.append(k)
+            }
             let nl = try count(minSize: 4)
             lists.reserveCapacity(nl)
             for _ in 0..<nl {
                 let fields = try count(minSize: 4)
-                var template: [String: BlazeDocumentField] = [:]
-                template.reserveCapacity(fields)
                 var names: [String] = []
                 names.reserveCapacity(fields)
+                var seen: [Int] = []
+                seen.reserveCapacity(fields)
                 for _ in 0..<fields {
-                    let k = keys[try index(below: keys.count, "key")]
-                    guard template.updateValue(.null, forKey: k) == nil else { throw corrupt("key \(k) twice in a key list") }
-                    names.append(k)
+                    let k = try index(below: keys.count, "key")
+                    // Key indexes are distinct names (checked above), so comparing indexes
+                    // finds a repeated name; lists are short, a scan beats hashing here.
+                    guard !seen.contains(k) else { throw corrupt("key \(keys[k]) twice in a key list") }
+                    seen.append(k)
+                    names.append(keys[k])
                 }
-                // Indexes are taken once every key is in, so no later insertion moves them.
-                var slots: [Dictionary<String, BlazeDocumentField>.Index] = []
-                slots.reserveCapacity(fields)
-                for k in names {
-                    guard let slot = template.index(forKey: k) else { throw corrupt("key \(k) lost") }
-                    slots.append(slot)
-                }
-                lists.append(KeyList(template: template, slots: slots))
+                lists.append(KeyList(names: names))
             }
             return n
         }
@@ -220,17 +226,46 @@ enum PackedRecords {
         }
 
         /// A key-list index, then one value per key of that list: a record's fields or a
-        /// dictionary's entries. The copy of the template keeps its hash-table layout (a
-        /// copied Dictionary keeps its storage's age, so the template's indexes stay valid
-        /// in it), so each value is stored without hashing its key.
+        /// dictionary's entries. From a list's second use on, each record starts as a copy of
+        /// the list's template, which keeps its hash-table layout (a copied Dictionary keeps
+        /// its storage's age, so the template's indexes stay valid in it), so each value is
+        /// stored without hashing its key.
         mutating func fields(depth: Int) throws -> [String: BlazeDocumentField] {
-            let list = lists[try index(below: lists.count, "key list")]
-            var out = list.template
-            for slot in list.slots {
+            let li = try index(below: lists.count, "key list")
+            if lists[li].template == nil {
+                if lists[li].used { try buildTemplate(li) } else {
+                    lists[li].used = true
+                    let names = lists[li].names
+                    var out: [String: BlazeDocumentField] = [:]
+                    out.reserveCapacity(names.count)
+                    for k in names { out[k] = try value(depth: depth) }
+                    return out
+                }
+            }
+            guard var out = lists[li].template else { throw corrupt("key list \(li) has no template") }
+            let slots = lists[li].slots
+            for slot in slots {
                 let v = try value(depth: depth)
                 out.values[slot] = v
             }
             return out
+        }
+
+        /// The template of list `li`. Its slots are taken once every key is in, so no later
+        /// insertion moves them.
+        mutating func buildTemplate(_ li: Int) throws {
+            let names = lists[li].names
+            var template: [String: BlazeDocumentField] = [:]
+            template.reserveCapacity(names.count)
+            for k in names { template[k] = .null }
+            var slots: [Dictionary<String, BlazeDocumentField>.Index] = []
+            slots.reserveCapacity(names.count)
+            for k in names {
+                guard let slot = template.index(forKey: k) else { throw corrupt("key \(k) lost") }
+                slots.append(slot)
+            }
+            lists[li].template = template
+            lists[li].slots = slots
         }
 
         mutating func value(depth: Int) throws -> BlazeDocumentField {
