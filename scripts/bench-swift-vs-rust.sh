@@ -6,16 +6,18 @@
 #
 # Usage: scripts/bench-swift-vs-rust.sh [--records N] [--batch N] [--gets N] [--runs N]
 #        (passed to both halves; defaults 20000 / 1000 / 2000 / 5)
-# Environment: BLAZEDB_BENCH_ROUNDS (default 2): each half runs this many times, alternating
-#   Rust, Swift, Rust, Swift, and each operation keeps its lowest median, so one noisy moment
-#   on a shared machine does not land on one side only. NO_DOC=1: print, write nothing.
-# Not part of the test suite (benchmarks are not tests). Takes about 3 minutes.
+# Environment: BLAZEDB_BENCH_ROUNDS (default 4): each half runs this many times, alternating
+#   Rust, Swift, Rust, Swift, and each operation keeps its lowest median, so one slow stretch
+#   on a shared machine (its speed drifts by up to 2x over minutes) does not land on one side
+#   only. NO_DOC=1: print, write nothing.
+# Not part of the test suite (benchmarks are not tests). Takes about 4 minutes (6 rounds: 6).
+# To profile one path, run the Swift half alone with `--only OP` (see main.swift).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 PKG=$REPO/swift-package
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-ROUNDS=${BLAZEDB_BENCH_ROUNDS:-2}
+ROUNDS=${BLAZEDB_BENCH_ROUNDS:-4}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 log() { printf '[swift-vs-rust] %s\n' "$*" >&2; }
@@ -74,7 +76,7 @@ rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).s
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 args = os.environ.get("ARGS") or "(defaults: --records 20000 --batch 1000 --gets 2000 --runs 5)"
 meta = (f"Run {datetime.date.today().isoformat()} at commit `{commit}`, `scripts/bench-swift-vs-rust.sh {args}`, "
-        f"{os.environ.get('BLAZEDB_BENCH_ROUNDS', '2')} alternating rounds per half, lowest median of {r['runs']} runs kept. "
+        f"{os.environ.get('BLAZEDB_BENCH_ROUNDS', '4')} alternating rounds per half, lowest median of {r['runs']} runs kept. "
         f"{cpu}, {os.cpu_count()} cores; {rustc}; {swiftv[0] if swiftv else 'swift ?'} (Debian trixie chroot), release builds, encrypted files (password, Argon2id).")
 table = meta + "\n\n" + "\n".join(lines)
 print(table)
