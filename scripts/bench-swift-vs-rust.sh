@@ -10,7 +10,7 @@
 #   Rust, Swift, Rust, Swift, and each operation keeps its lowest median, so one slow stretch
 #   on a shared machine (its speed drifts by up to 2x over minutes) does not land on one side
 #   only. NO_DOC=1: print, write nothing.
-# Not part of the test suite (benchmarks are not tests). Takes about 4 minutes (6 rounds: 6).
+# Not part of the test suite (benchmarks are not tests). Takes about 4 minutes (6 rounds: about 6).
 # To profile one path, run the Swift half alone with `--only OP` (see main.swift).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
