@@ -63,10 +63,7 @@ pub const TAG_VECTOR: u8 = 10;
 fn put_scalar(v: &Value, out: &mut Vec<u8>) -> bool {
     match v {
         Value::Null => out.push(TAG_NULL),
-        Value::String(s) => {
-            out.push(TAG_STRING);
-            put_str(s, out);
-        }
+        Value::String(s) => put_string(s, out),
         Value::Int(i) => {
             out.push(TAG_INT);
             out.extend_from_slice(&i.to_le_bytes());
@@ -85,18 +82,8 @@ fn put_scalar(v: &Value, out: &mut Vec<u8>) -> bool {
             out.push(TAG_UUID);
             out.extend_from_slice(u.as_bytes());
         }
-        Value::Data(d) => {
-            out.push(TAG_DATA);
-            put_len(d.len(), out);
-            out.extend_from_slice(d);
-        }
-        Value::Vector(vs) => {
-            out.push(TAG_VECTOR);
-            put_len(vs.len(), out);
-            for x in vs {
-                out.extend_from_slice(&x.to_bits().to_le_bytes());
-            }
-        }
+        Value::Data(d) => put_data(d, out),
+        Value::Vector(vs) => put_vector(vs.len(), vs.iter().copied(), out),
         Value::Array(_) | Value::Dictionary(_) => return false,
     }
     true
@@ -107,6 +94,27 @@ fn put_scalar(v: &Value, out: &mut Vec<u8>) -> bool {
 /// case into a buffer the decoder refuses.
 fn put_len(n: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+/// Strings, data and vectors, shared by the value packer and the view packer (their
+/// payloads are borrowed in a view).
+fn put_string(s: &str, out: &mut Vec<u8>) {
+    out.push(TAG_STRING);
+    put_str(s, out);
+}
+
+fn put_data(d: &[u8], out: &mut Vec<u8>) {
+    out.push(TAG_DATA);
+    put_len(d.len(), out);
+    out.extend_from_slice(d);
+}
+
+fn put_vector(len: usize, xs: impl Iterator<Item = f64>, out: &mut Vec<u8>) {
+    out.push(TAG_VECTOR);
+    put_len(len, out);
+    for x in xs {
+        out.extend_from_slice(&x.to_bits().to_le_bytes());
+    }
 }
 
 fn put_str(s: &str, out: &mut Vec<u8>) {
@@ -381,22 +389,9 @@ impl Encoder {
             ValueView::Uuid(u) => {
                 put_scalar(&Value::Uuid(u), out);
             }
-            ValueView::String(s) => {
-                out.push(TAG_STRING);
-                put_str(s, out);
-            }
-            ValueView::Data(d) => {
-                out.push(TAG_DATA);
-                put_len(d.len(), out);
-                out.extend_from_slice(d);
-            }
-            ValueView::Vector(vs) => {
-                out.push(TAG_VECTOR);
-                put_len(vs.len(), out);
-                for x in vs.iter() {
-                    out.extend_from_slice(&x.to_bits().to_le_bytes());
-                }
-            }
+            ValueView::String(s) => put_string(s, out),
+            ValueView::Data(d) => put_data(d, out),
+            ValueView::Vector(vs) => put_vector(vs.len(), vs.iter(), out),
             ValueView::Array(a) => {
                 out.push(TAG_ARRAY);
                 put_len(a.len(), out);
