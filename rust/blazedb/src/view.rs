@@ -18,8 +18,8 @@
 use uuid::Uuid;
 
 use crate::engine::encoding::{
-    self, MAX_DEPTH, Reader, TAG_ARRAY, TAG_DATA, TAG_DATE, TAG_DICT, TAG_DOUBLE, TAG_FALSE,
-    TAG_INT, TAG_NULL, TAG_STRING, TAG_TRUE, TAG_UUID, TAG_VECTOR,
+    self, Reader, TAG_ARRAY, TAG_DATA, TAG_DATE, TAG_DICT, TAG_DOUBLE, TAG_FALSE, TAG_INT,
+    TAG_NULL, TAG_STRING, TAG_TRUE, TAG_UUID, TAG_VECTOR,
 };
 use crate::error::{Error, Result};
 use crate::record::{ID_FIELD, Record};
@@ -117,7 +117,7 @@ impl<'a> Fields<'a> {
             self.id = None;
             if k == ID_FIELD {
                 // A stored `id` is shadowed by the key, as in a decode.
-                self.r.skip_value(1, &mut true)?;
+                self.r.skip_value(1)?;
                 self.left -= 1;
             } else {
                 self.r.pos = at;
@@ -220,17 +220,8 @@ impl<'a> ArrayView<'a> {
 
     /// The items in order. After an error it ends.
     pub fn iter(&self) -> impl Iterator<Item = Result<ValueView<'a>>> + use<'a> {
-        let mut r = Reader::new(self.items);
         let depth = self.depth;
-        let mut left = self.len;
-        std::iter::from_fn(move || {
-            if left == 0 {
-                return None;
-            }
-            let v = view(&mut r, depth);
-            left = if v.is_ok() { left - 1 } else { 0 };
-            Some(v)
-        })
+        counted(self.items, self.len, move |r| view(r, depth))
     }
 }
 
@@ -256,16 +247,9 @@ impl<'a> DictView<'a> {
 
     /// The `(key, value)` entries. After an error it ends.
     pub fn iter(&self) -> impl Iterator<Item = Result<(&'a str, ValueView<'a>)>> + use<'a> {
-        let mut r = Reader::new(self.entries);
         let depth = self.depth;
-        let mut left = self.len;
-        std::iter::from_fn(move || {
-            if left == 0 {
-                return None;
-            }
-            let e = r.str().and_then(|k| Ok((k, view(&mut r, depth)?)));
-            left = if e.is_ok() { left - 1 } else { 0 };
-            Some(e)
+        counted(self.entries, self.len, move |r| {
+            Ok((r.str()?, view(r, depth)?))
         })
     }
 }
@@ -297,41 +281,43 @@ impl<'a> VectorView<'a> {
     }
 }
 
+/// `len` items read from `bytes` by `next`, ending after the first error.
+fn counted<'a, T>(
+    bytes: &'a [u8],
+    mut len: usize,
+    mut next: impl FnMut(&mut Reader<'a>) -> Result<T>,
+) -> impl Iterator<Item = Result<T>> {
+    let mut r = Reader::new(bytes);
+    std::iter::from_fn(move || {
+        if len == 0 {
+            return None;
+        }
+        let item = next(&mut r);
+        len = if item.is_ok() { len - 1 } else { 0 };
+        Some(item)
+    })
+}
+
 /// Reads one value as a view at nesting `depth`; the items of a container are at
 /// `depth + 1`, as in [`Reader::value`], and are checked (by stepping over them) before the
 /// container's view is returned.
 fn view<'a>(r: &mut Reader<'a>, depth: usize) -> Result<ValueView<'a>> {
-    if depth > MAX_DEPTH {
-        return Err(Error::corrupted("record encoding: nesting too deep"));
-    }
+    r.check_depth(depth)?;
     Ok(match r.u8()? {
         TAG_NULL => ValueView::Null,
         TAG_FALSE => ValueView::Bool(false),
         TAG_TRUE => ValueView::Bool(true),
-        TAG_INT => ValueView::Int(encoding::unzigzag(r.varint()?)),
+        TAG_INT => ValueView::Int(r.int()?),
         TAG_DOUBLE => ValueView::Double(r.f64()?),
         TAG_STRING => ValueView::String(r.str()?),
-        TAG_DATE => {
-            let secs = encoding::unzigzag(r.varint()?);
-            let nanos = r.varint()?;
-            if nanos >= 1_000_000_000 {
-                return Err(Error::corrupted(
-                    "record encoding: date nanoseconds out of range",
-                ));
-            }
-            ValueView::Date(Timestamp::new(secs, nanos as u32))
-        }
-        TAG_UUID => {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(r.take(16)?);
-            ValueView::Uuid(Uuid::from_bytes(a))
-        }
+        TAG_DATE => ValueView::Date(r.date()?),
+        TAG_UUID => ValueView::Uuid(r.uuid()?),
         TAG_DATA => ValueView::Data(r.bytes()?),
         TAG_ARRAY => {
             let len = r.count(1)?;
             let start = r.pos;
             for _ in 0..len {
-                r.skip_value(depth + 1, &mut true)?;
+                r.skip_value(depth + 1)?;
             }
             ValueView::Array(ArrayView {
                 items: r.since(start),
@@ -344,7 +330,7 @@ fn view<'a>(r: &mut Reader<'a>, depth: usize) -> Result<ValueView<'a>> {
             let start = r.pos;
             for _ in 0..len {
                 r.str()?;
-                r.skip_value(depth + 1, &mut true)?;
+                r.skip_value(depth + 1)?;
             }
             ValueView::Dictionary(DictView {
                 entries: r.since(start),
@@ -358,11 +344,7 @@ fn view<'a>(r: &mut Reader<'a>, depth: usize) -> Result<ValueView<'a>> {
                 bits: r.take(n * 8)?,
             })
         }
-        other => {
-            return Err(Error::corrupted(format!(
-                "record encoding: unknown value tag 0x{other:02x}"
-            )));
-        }
+        other => return Err(r.unknown_tag(other)),
     })
 }
 
@@ -371,7 +353,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::engine::encoding::{RECORD_FORMAT_V1, encode_record};
+    use crate::engine::encoding::{MAX_DEPTH, RECORD_FORMAT_V1, encode_record};
 
     /// Walks a view in full, nested values included, into a record.
     fn walk(v: &RecordView<'_>) -> Result<Record> {

@@ -44,7 +44,7 @@ fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-pub(crate) fn unzigzag(v: u64) -> i64 {
+fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
@@ -148,7 +148,7 @@ pub(crate) fn encode_standalone(v: &Value) -> Result<Vec<u8>> {
 }
 
 /// A cursor over untrusted bytes.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pub(crate) pos: usize,
@@ -241,12 +241,9 @@ impl<'a> Reader<'a> {
     /// Steps over one value, checking it exactly as [`Reader::value`] would (tags, lengths,
     /// counts, UTF-8, date nanoseconds, depth) but allocating nothing. A projected decode
     /// skips the fields it does not need with this, so it fails on exactly the bodies a
-    /// full decode fails on. Clears `sorted` when some dictionary inside does not have
-    /// strictly ascending keys (never written by this encoder; see [`RecordView`]).
-    pub(crate) fn skip_value(&mut self, depth: usize, sorted: &mut bool) -> Result<()> {
-        if depth > MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
-        }
+    /// full decode fails on.
+    pub(crate) fn skip_value(&mut self, depth: usize) -> Result<()> {
+        self.check_depth(depth)?;
         match self.u8()? {
             TAG_NULL | TAG_FALSE | TAG_TRUE => {}
             TAG_INT => {
@@ -259,10 +256,7 @@ impl<'a> Reader<'a> {
                 self.str()?;
             }
             TAG_DATE => {
-                self.varint()?;
-                if self.varint()? >= 1_000_000_000 {
-                    return Err(self.err("date nanoseconds out of range"));
-                }
+                self.date()?;
             }
             TAG_UUID => {
                 self.take(16)?;
@@ -272,25 +266,56 @@ impl<'a> Reader<'a> {
             }
             TAG_ARRAY => {
                 for _ in 0..self.count(1)? {
-                    self.skip_value(depth + 1, sorted)?;
+                    self.skip_value(depth + 1)?;
                 }
             }
             TAG_DICT => {
-                let mut prev: Option<&str> = None;
                 for _ in 0..self.count(2)? {
-                    let k = self.str()?;
-                    *sorted &= prev.is_none_or(|p| p < k);
-                    prev = Some(k);
-                    self.skip_value(depth + 1, sorted)?;
+                    self.str()?;
+                    self.skip_value(depth + 1)?;
                 }
             }
             TAG_VECTOR => {
                 let n = self.count(8)?;
                 self.take(n * 8)?;
             }
-            other => return Err(self.err(&format!("unknown value tag 0x{other:02x}"))),
+            other => return Err(self.unknown_tag(other)),
         }
         Ok(())
+    }
+
+    /// Refuses nesting deeper than [`MAX_DEPTH`].
+    pub(crate) fn check_depth(&self, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("nesting too deep"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn unknown_tag(&self, tag: u8) -> Error {
+        self.err(&format!("unknown value tag 0x{tag:02x}"))
+    }
+
+    /// A date's payload: zigzag seconds, then nanoseconds below one billion.
+    pub(crate) fn date(&mut self) -> Result<Timestamp> {
+        let secs = unzigzag(self.varint()?);
+        let nanos = self.varint()?;
+        if nanos >= 1_000_000_000 {
+            return Err(self.err("date nanoseconds out of range"));
+        }
+        Ok(Timestamp::new(secs, nanos as u32))
+    }
+
+    /// An int's payload: a zigzag varint.
+    pub(crate) fn int(&mut self) -> Result<i64> {
+        Ok(unzigzag(self.varint()?))
+    }
+
+    /// A uuid's 16 bytes.
+    pub(crate) fn uuid(&mut self) -> Result<Uuid> {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(self.take(16)?);
+        Ok(Uuid::from_bytes(a))
     }
 
     pub(crate) fn f64(&mut self) -> Result<f64> {
@@ -301,31 +326,17 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn value(&mut self, depth: usize) -> Result<Value> {
-        if depth > MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
-        }
+        self.check_depth(depth)?;
         let tag = self.u8()?;
         Ok(match tag {
             TAG_NULL => Value::Null,
             TAG_FALSE => Value::Bool(false),
             TAG_TRUE => Value::Bool(true),
-            TAG_INT => Value::Int(unzigzag(self.varint()?)),
+            TAG_INT => Value::Int(self.int()?),
             TAG_DOUBLE => Value::Double(self.f64()?),
             TAG_STRING => Value::String(self.string()?),
-            TAG_DATE => {
-                let secs = unzigzag(self.varint()?);
-                let nanos = self.varint()?;
-                if nanos >= 1_000_000_000 {
-                    return Err(self.err("date nanoseconds out of range"));
-                }
-                Value::Date(Timestamp::new(secs, nanos as u32))
-            }
-            TAG_UUID => {
-                let b = self.take(16)?;
-                let mut a = [0u8; 16];
-                a.copy_from_slice(b);
-                Value::Uuid(Uuid::from_bytes(a))
-            }
+            TAG_DATE => Value::Date(self.date()?),
+            TAG_UUID => Value::Uuid(self.uuid()?),
             TAG_DATA => Value::Data(self.bytes()?.to_vec()),
             TAG_ARRAY => {
                 let n = self.count(1)?;
@@ -353,7 +364,7 @@ impl<'a> Reader<'a> {
                 }
                 Value::Vector(v)
             }
-            other => return Err(self.err(&format!("unknown value tag 0x{other:02x}"))),
+            other => return Err(self.unknown_tag(other)),
         })
     }
 }
@@ -483,7 +494,7 @@ pub(crate) fn decode_projected(bytes: &[u8], id: Option<Uuid>, p: &Projection) -
             let v = r.value(1)?;
             record.insert(k, v);
         } else {
-            r.skip_value(1, &mut true)?;
+            r.skip_value(1)?;
         }
     }
     if !r.is_empty() {
