@@ -175,10 +175,25 @@ fn scan_page<T: ReadableTable<RecordKey, &'static [u8]>>(
     limit: usize,
 ) -> Result<Vec<Record>> {
     let mut out = Vec::new();
-    let mut skipped = 0usize;
+    walk_page(t, offset, limit, |id, bytes| {
+        out.push(decode_record(bytes, Some(id))?.record);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Calls `f` with the id and stored body of each live record of a page: id order, `offset`
+/// skipped (their bodies are not read past the flags), at most `limit`.
+fn walk_page<T: ReadableTable<RecordKey, &'static [u8]>>(
+    t: &T,
+    offset: usize,
+    limit: usize,
+    mut f: impl FnMut(Uuid, &[u8]) -> Result<()>,
+) -> Result<()> {
     if limit == 0 {
-        return Ok(out);
+        return Ok(());
     }
+    let (mut skipped, mut seen) = (0usize, 0usize);
     for item in t.iter()? {
         let (k, v) = item?;
         let bytes = v.value();
@@ -189,13 +204,13 @@ fn scan_page<T: ReadableTable<RecordKey, &'static [u8]>>(
             skipped += 1;
             continue;
         }
-        let id = Uuid::from_u128(k.value());
-        out.push(decode_record(bytes, Some(id))?.record);
-        if out.len() >= limit {
+        f(Uuid::from_u128(k.value()), bytes)?;
+        seen += 1;
+        if seen >= limit {
             break;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The id an insert will use: the record's `id` (a uuid, or a string holding one), else a
@@ -317,29 +332,12 @@ macro_rules! read_ops {
             limit: usize,
             mut f: impl FnMut(crate::RecordView<'_>) -> Result<()>,
         ) -> Result<()> {
-            let Some(t) = self.records_ro(collection)? else {
-                return Ok(());
-            };
-            let (mut skipped, mut seen) = (0usize, 0usize);
-            if limit == 0 {
-                return Ok(());
+            match self.records_ro(collection)? {
+                Some(t) => walk_page(&t, offset, limit, |id, bytes| {
+                    f(crate::RecordView::new(bytes, id)?)
+                }),
+                None => Ok(()),
             }
-            for item in t.iter()? {
-                let (k, v) = item?;
-                let Some(view) = live_view(v.value(), Uuid::from_u128(k.value()))? else {
-                    continue;
-                };
-                if skipped < offset {
-                    skipped += 1;
-                    continue;
-                }
-                f(view)?;
-                seen += 1;
-                if seen >= limit {
-                    break;
-                }
-            }
-            Ok(())
         }
 
         /// Whether a live record has this id.
