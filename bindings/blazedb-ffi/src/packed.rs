@@ -255,22 +255,27 @@ impl Encoder {
         }
     }
 
-    /// The index of the list of field names `names` (in order), added if new.
-    fn list(&mut self, names: &[&str]) -> u32 {
+    /// The index of the list of the `len` field names `names()` yields (in order), added if
+    /// new. `names` is called twice at most (to compare, then to intern), so no record or
+    /// dictionary collects its names first.
+    fn list<'n, I>(&mut self, len: usize, names: impl Fn() -> I) -> u32
+    where
+        I: Iterator<Item = &'n str>,
+    {
         if let Some(l) = self.last {
             let list = &self.lists[l as usize];
-            if list.len() == names.len()
+            if list.len() == len
                 && list
                     .iter()
-                    .zip(names)
-                    .all(|(&k, name)| self.keys[k as usize] == *name)
+                    .zip(names())
+                    .all(|(&k, name)| self.keys[k as usize] == name)
             {
                 return l;
             }
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        for &name in names {
+        for name in names() {
             scratch.push(self.key(name));
         }
         let l = match lookup(&self.lists, &self.list_index, scratch.as_slice()) {
@@ -296,8 +301,7 @@ impl Encoder {
     }
 
     fn record(&mut self, r: &Record) {
-        let names: Vec<&str> = r.iter().map(|(k, _)| k.as_str()).collect();
-        let l = self.list(&names);
+        let l = self.list(r.len(), || r.iter().map(|(k, _)| k.as_str()));
         self.items.extend_from_slice(&l.to_le_bytes());
         for (_, v) in r.iter() {
             self.value(v);
@@ -318,8 +322,7 @@ impl Encoder {
             }
             Value::Dictionary(d) => {
                 self.items.push(TAG_DICTIONARY);
-                let names: Vec<&str> = d.keys().map(String::as_str).collect();
-                let l = self.list(&names);
+                let l = self.list(d.len(), || d.keys().map(String::as_str));
                 self.items.extend_from_slice(&l.to_le_bytes());
                 for v in d.values() {
                     self.value(v);
@@ -355,8 +358,7 @@ impl Encoder {
         if !fields.windows(2).all(|w| w[0].0 < w[1].0) {
             return Ok(false);
         }
-        let names: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
-        let l = self.list(&names);
+        let l = self.list(fields.len(), || fields.iter().map(|(k, _)| *k));
         self.items.extend_from_slice(&l.to_le_bytes());
         for (_, v) in fields {
             if !self.value_view(v)? {
@@ -1079,6 +1081,17 @@ mod tests {
 
     /// Each distinct key and each distinct key list is stored once per buffer, whatever
     /// order records with different lists come in, and dictionaries share the tables.
+    /// The key and list tables of a shape-0 buffer, read by the reference decoder.
+    fn tables_of(buf: &[u8]) -> Reader<'_> {
+        let mut rd = Reader {
+            b: &buf[6..],
+            keys: Vec::new(),
+            lists: Vec::new(),
+        };
+        rd.tables().unwrap();
+        rd
+    }
+
     #[test]
     fn keys_and_lists_are_stored_once() {
         let a = || Record::new().with("x", 1).with("y", 2);
@@ -1090,12 +1103,7 @@ mod tests {
         };
         let rs = vec![a(), b(), a(), b(), a(), Record::new()];
         let buf = records(&rs);
-        let mut rd = Reader {
-            b: &buf[6..],
-            keys: Vec::new(),
-            lists: Vec::new(),
-        };
-        rd.tables().unwrap();
+        let rd = tables_of(&buf);
         assert_eq!(rd.keys, ["x", "y", "d"]);
         // a's list, b's list (sorted: d, y), the dictionary's list, the empty list.
         assert_eq!(rd.lists, vec![vec![0, 1], vec![2, 1], vec![0], vec![]]);
@@ -1117,12 +1125,7 @@ mod tests {
             })
             .collect();
         let buf = records(&rs);
-        let mut rd = Reader {
-            b: &buf[6..],
-            keys: Vec::new(),
-            lists: Vec::new(),
-        };
-        rd.tables().unwrap();
+        let rd = tables_of(&buf);
         assert_eq!(rd.keys.len(), 1 + 2 * LINEAR);
         assert_eq!(rd.lists.len(), 2 * LINEAR);
         let got = decode(&buf).unwrap();
