@@ -344,7 +344,7 @@ impl Database {
         self.db.is_closed()
     }
 
-    /// Inserts a record and returns its id (from its `id` field, else a new UUIDv4).
+    /// Inserts a record and returns its id (from its `id` field, else a new UUIDv7).
     pub fn insert(&self, collection: String, record: BlazeRecord) -> Result<String> {
         guard(|| Ok(id_string(self.db.insert(&collection, to_record(record)?)?)))
     }

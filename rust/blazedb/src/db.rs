@@ -428,7 +428,7 @@ impl Database {
     /// Inserts a record into `collection` (created on first write) and returns its id.
     ///
     /// The id comes from the record's `id` field (a uuid, or a string holding one), else a
-    /// new UUIDv4. `createdAt` and `project` are stamped when absent. An id already stored
+    /// new UUIDv7. `createdAt` and `project` are stamped when absent. An id already stored
     /// (even soft-deleted) gives `RecordExists`.
     pub fn insert(&self, collection: &str, record: Record) -> Result<Uuid> {
         self.write(|tx| tx.insert(collection, record))

@@ -214,10 +214,10 @@ fn walk_page<T: ReadableTable<RecordKey, &'static [u8]>>(
 }
 
 /// The id an insert will use: the record's `id` (a uuid, or a string holding one), else a
-/// fresh UUIDv4. Anything else in `id` is refused rather than silently replaced.
+/// fresh UUIDv7. Anything else in `id` is refused rather than silently replaced.
 fn resolve_id(record: &Record) -> Result<Uuid> {
     match record.get(ID_FIELD) {
-        None | Some(Value::Null) => Ok(Uuid::new_v4()),
+        None | Some(Value::Null) => Ok(Uuid::now_v7()),
         Some(Value::Uuid(u)) => Ok(*u),
         Some(Value::String(s)) => Uuid::parse_str(s).map_err(|_| Error::InvalidField {
             field: ID_FIELD.into(),

@@ -106,8 +106,26 @@ fn every_value_kind_round_trips() {
         got.get_path("dict.inner.list.5"),
         Some(&Value::Uuid(u(0xABCD)))
     );
-    // A generated id is a random (v4) UUID.
-    assert_eq!(id.get_version_num(), 4);
+    // A generated id is a time-ordered (v7) UUID.
+    assert_eq!(id.get_version_num(), 7);
+}
+
+#[test]
+fn generated_ids_ascend_in_insert_order() {
+    // Ascending ids make inserts append to the B-tree's right edge (packed leaves, few
+    // dirty pages) and make an unsorted query list records in insertion order.
+    let (_dir, db) = fresh();
+    let mut ids: Vec<Uuid> = (0..200)
+        .map(|i| db.insert(C, Record::new().with("n", i)).unwrap())
+        .collect();
+    ids.extend(
+        db.insert_many(C, (0..200).map(|i| Record::new().with("n", i)).collect())
+            .unwrap(),
+    );
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids must strictly ascend"
+    );
 }
 
 #[test]
@@ -133,7 +151,7 @@ fn id_comes_from_a_uuid_or_a_uuid_string() {
     assert_eq!(db.insert(C, Record::new().with("id", upper)).unwrap(), c);
     // An explicit null id is "no id": one is generated.
     let g = db.insert(C, Record::new().with("id", Value::Null)).unwrap();
-    assert_eq!(g.get_version_num(), 4);
+    assert_eq!(g.get_version_num(), 7);
     assert_eq!(db.count(C).unwrap(), 4);
 }
 
