@@ -193,6 +193,15 @@ impl<'f> Reading<'f> {
         }
     }
 
+    /// The same reading without its filter, for candidates known to match it.
+    pub(crate) fn unfiltered(&self) -> Reading<'f> {
+        Reading {
+            filter: None,
+            filter_proj: None,
+            output: self.output.clone(),
+        }
+    }
+
     /// The record stored as `bytes` under `key` if it passes the filter, decoded as asked;
     /// `None` if the filter rejects it. The caller has checked the tombstone flag.
     pub(crate) fn read(&self, key: RecordKey, bytes: &[u8]) -> Result<Option<Record>> {

@@ -135,6 +135,9 @@ pub(crate) struct Plan {
     pub(crate) detail: String,
     pub(crate) estimated: Option<u64>,
     pub(crate) cached: bool,
+    /// A lookup whose candidates are exactly the filter's matches ([`exact_lookup`]): they
+    /// are decoded without rechecking the filter.
+    pub(crate) exact: bool,
 }
 
 /// What the cache remembers: the kind of access and the indexes it used, by id.
@@ -505,6 +508,24 @@ fn index_ranges(def: &IndexDef, conj: &[&Filter]) -> Option<(Vec<KeyRange>, Stri
     Some((done, words.join(", ")))
 }
 
+/// Whether an index lookup for `conj` yields exactly the records the filter matches, so
+/// they need not be checked against it again: one equality (or `in`) whose values are all
+/// strings, booleans or uuids. Every index the lookup can use leads with that field
+/// ([`index_ranges`] starts at position 0), the key components of those values are
+/// injective, and their only cross-type match (a uuid and a string holding it) has entries
+/// of its own (the uuid component of a uuid-shaped string, the alias entries of a uuid), so
+/// the entries under the components are the matches and nothing else. Numbers and dates
+/// (read as a ±1 ms band), null (its tag is shared with missing) and containers (NaN
+/// elements, int and double spellings of one number) are rechecked.
+fn exact_lookup(conj: &[&Filter]) -> bool {
+    let exact = |v: &Value| matches!(v, Value::String(_) | Value::Bool(_) | Value::Uuid(_));
+    match conj {
+        [Filter::Eq(_, v)] => exact(v),
+        [Filter::In(_, vs)] => vs.iter().all(exact),
+        _ => false,
+    }
+}
+
 /// Splits a filter into its top-level conjuncts.
 fn conjuncts(f: Option<&Filter>) -> Vec<&Filter> {
     fn walk<'a>(f: &'a Filter, out: &mut Vec<&'a Filter>) {
@@ -759,6 +780,7 @@ pub(crate) fn choose<I: ReadableTable<&'static [u8], &'static [u8]>>(
             detail: String::new(),
             estimated: Some(stored),
             cached: false,
+            exact: false,
         });
     }
     let conj = conjuncts(q.filter.as_ref());
@@ -888,12 +910,14 @@ pub(crate) fn choose<I: ReadableTable<&'static [u8], &'static [u8]>>(
         }
         c.entries.insert(key, (choice, 0));
     }
+    let exact = matches!(access, Access::Lookup(_)) && exact_lookup(&conj);
     Ok(Plan {
         access,
         index,
         detail,
         estimated,
         cached: false,
+        exact,
     })
 }
 
@@ -929,6 +953,7 @@ fn replay(
             detail: String::new(),
             estimated: Some(stored),
             cached: true,
+            exact: false,
         }),
         Choice::Lookup(members) => {
             let mut parts = Vec::with_capacity(members.len());
@@ -948,6 +973,7 @@ fn replay(
                 detail: details.join(" & "),
                 estimated: None,
                 cached: true,
+                exact: exact_lookup(conj),
             })
         }
         Choice::Ordered(id) => {
@@ -958,6 +984,7 @@ fn replay(
                 detail,
                 estimated: None,
                 cached: true,
+                exact: false,
             })
         }
     }
@@ -1053,6 +1080,13 @@ where
     let mut examined = 0u64;
     match &plan.access {
         Access::Lookup(members) => {
+            let unfiltered;
+            let reading = if plan.exact {
+                unfiltered = reading.unfiltered();
+                &unfiltered
+            } else {
+                reading
+            };
             for key in intersect_ids(members, defs, opener)? {
                 examined += 1;
                 if let Some(r) = fetch(t, key, reading)?
