@@ -259,7 +259,7 @@ pub fn run(ctx: &Ctx, dir: Option<PathBuf>, issues: usize) -> CliResult {
     let health = db.health_with(&HealthOptions::default())?;
     let check = db.check()?;
     say(format!(
-        "Stats: {} live and {} soft-deleted records; file {}; {} fragmented ({:.0}%); cache hit rate {}; indexes 0 (not in this build yet).",
+        "Stats: {} live and {} soft-deleted records; file {}; {} fragmented ({:.0}%); cache hit rate {}; {} index(es).",
         stats.records,
         stats.soft_deleted,
         mib(stats.file_bytes),
@@ -268,7 +268,8 @@ pub fn run(ctx: &Ctx, dir: Option<PathBuf>, issues: usize) -> CliResult {
         stats
             .cache
             .hit_rate
-            .map_or("n/a".into(), |r| format!("{:.1}%", r * 100.0))
+            .map_or("n/a".into(), |r| format!("{:.1}%", r * 100.0)),
+        stats.index_count
     ));
     say(format!(
         "Health: {} ({}); integrity: {} ({} record bodies decoded, redb page check {}).",

@@ -585,7 +585,7 @@ fn info(ctx: &Ctx, path: &Path) -> CliResult {
         stats.soft_deleted,
         stats.collections.len()
     );
-    println!("Indexes:         0 (secondary indexes are not in this build yet)");
+    println!("Indexes:         {}", stats.index_count);
     println!("Health:          {}", health.status);
     for r in &health.reasons {
         println!("  - {r}");
@@ -620,7 +620,7 @@ fn stats(ctx: &Ctx, path: &Path) -> CliResult {
         "Records:          {} live, {} soft-deleted",
         stats.records, stats.soft_deleted
     );
-    println!("Indexes:          0 (not in this build yet)");
+    println!("Indexes:          {}", stats.index_count);
     println!(
         "Stored:           {} in {} leaf + {} branch pages of {} bytes",
         mib(s.stored_bytes),

@@ -246,3 +246,35 @@ fn usage_errors_exit_2() {
         .success()
         .stdout(predicate::str::contains("Exit codes"));
 }
+
+#[test]
+fn info_and_stats_count_the_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("i.blazedb");
+    make_db(&db, false);
+    {
+        let d = blazedb::Database::open(&db, options(false)).unwrap();
+        d.create_index("bugs", blazedb::IndexSpec::on("status"))
+            .unwrap();
+        d.create_index("bugs", blazedb::IndexSpec::compound(["status", "priority"]))
+            .unwrap();
+        d.close().unwrap();
+    }
+    let out = cli()
+        .args(["info", "--json"])
+        .arg(&db)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(json_out(&out)["index_count"], 2);
+    for cmd in ["info", "stats"] {
+        cli()
+            .arg(cmd)
+            .arg(&db)
+            .assert()
+            .success()
+            .stdout(predicate::str::is_match(r"Indexes: +2\n").unwrap());
+    }
+}
