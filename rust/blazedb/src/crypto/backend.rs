@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use aes_gcm_siv::aead::{AeadInPlace, KeyInit};
-use aes_gcm_siv::{Aes256GcmSiv, Nonce};
+use aes_gcm_siv::aead::{AeadInOut, KeyInit};
+use aes_gcm_siv::{Aes256GcmSiv, Nonce, Tag};
 use parking_lot::Mutex;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -202,10 +202,10 @@ fn build_slot(
         .map_err(|_| Error::InvalidInput("key-encryption key must be 32 bytes".into()))?;
     let mut dek = Zeroizing::new(*ks.dek);
     let tag = wrapper
-        .encrypt_in_place_detached(
-            Nonce::from_slice(&nonce),
+        .encrypt_inout_detached(
+            &Nonce::from(nonce),
             &b[..SLOT_FIELDS_END],
-            dek.as_mut(),
+            dek.as_mut().into(),
         )
         .map_err(|_| Error::InvalidInput("wrapping the data key failed".into()))?;
     b[80..112].copy_from_slice(dek.as_ref());
@@ -221,11 +221,11 @@ fn unwrap_dek(slot: &Slot, kek: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
     dek.copy_from_slice(&slot.wrapped[..32]);
     // Tag verification is constant-time in RustCrypto's AEADs: this is the key check.
     wrapper
-        .decrypt_in_place_detached(
-            Nonce::from_slice(&slot.nonce),
+        .decrypt_inout_detached(
+            &Nonce::from(slot.nonce),
             &slot.fields,
-            dek.as_mut(),
-            slot.wrapped[32..].into(),
+            dek.as_mut().into(),
+            &Tag::try_from(&slot.wrapped[32..]).ok()?,
         )
         .ok()?;
     Some(dek)
@@ -326,9 +326,11 @@ impl EncInner {
         head[NONCE_LEN..NONCE_LEN + SEQ_LEN].copy_from_slice(&seq.to_le_bytes());
         body.copy_from_slice(plain);
         let aad = self.aad(block, seq);
+        let nonce = Nonce::try_from(&head[..NONCE_LEN])
+            .map_err(|_| io::Error::other("block nonce has the wrong length"))?;
         let tag = self
             .cipher
-            .encrypt_in_place_detached(Nonce::from_slice(&head[..NONCE_LEN]), &aad, body)
+            .encrypt_inout_detached(&nonce, &aad, body.into())
             .map_err(|_| io::Error::other("block encryption failed"))?;
         head[NONCE_LEN + SEQ_LEN..].copy_from_slice(&tag);
         Ok(())
@@ -350,13 +352,11 @@ impl EncInner {
                 .unwrap_or_default(),
         );
         let aad = self.aad(block, seq);
+        let short = || io::Error::other("block header has the wrong length");
+        let nonce = Nonce::try_from(&head[..NONCE_LEN]).map_err(|_| short())?;
+        let tag = Tag::try_from(&head[NONCE_LEN + SEQ_LEN..]).map_err(|_| short())?;
         self.cipher
-            .decrypt_in_place_detached(
-                Nonce::from_slice(&head[..NONCE_LEN]),
-                &aad,
-                body,
-                head[NONCE_LEN + SEQ_LEN..].into(),
-            )
+            .decrypt_inout_detached(&nonce, &aad, body.into(), &tag)
             .map_err(|_| {
                 auth_error(format!(
                     "encrypted block {block} of {} failed authentication (tampered or damaged)",
