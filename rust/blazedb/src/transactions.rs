@@ -723,13 +723,15 @@ impl ReadTx {
     }
 
     /// The entry table of an ordered (B-tree or unique) index of `collection` whose
-    /// leading field is exactly `field`, with the collection's record table, for answers
-    /// read off index keys (index-only aggregation); `None` when there is no such index.
+    /// leading field is exactly `field`, with the collection's record table and the
+    /// index's per-value counts when it keeps them ([`indexes::COUNTS`]), for answers
+    /// read off the index (index-only aggregation); `None` when there is no such index.
+    #[allow(clippy::type_complexity)]
     pub(crate) fn ordered_index_led_by(
         &self,
         collection: &str,
         field: &str,
-    ) -> Result<Option<(IndexRo, RecordsRo)>> {
+    ) -> Result<Option<(IndexRo, RecordsRo, Option<indexes::ValueCounts>)>> {
         let Some(cid) = self.collection_id(collection)? else {
             return Ok(None);
         };
@@ -740,7 +742,12 @@ impl ReadTx {
         let Some(records) = self.records_ro(collection)? else {
             return Ok(None);
         };
-        Ok(Some((self.index_table(def)?, records)))
+        let counts = match self.txn.open_table(indexes::COUNTS) {
+            Ok(t) => indexes::read_counts(&t, def.id)?,
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Some((self.index_table(def)?, records, counts)))
     }
 
     /// Visits live records after `after` in id order until `visit` returns false.
@@ -928,6 +935,7 @@ impl WriteTx {
         if changes.is_empty() {
             return Ok(());
         }
+        let mut counts = None;
         for d in defs {
             let mut entries = self.index_table(d)?;
             if d.kind == IndexKind::FullText {
@@ -939,6 +947,14 @@ impl WriteTx {
             } else {
                 for (id, old, new) in changes {
                     indexes::apply(&mut entries, d, *id, *old, *new)?;
+                }
+                if d.kind == IndexKind::BTree {
+                    if counts.is_none() {
+                        counts = Some(self.txn()?.open_table(indexes::COUNTS)?);
+                    }
+                    if let Some(c) = counts.as_mut() {
+                        indexes::maintain_counts(c, d, changes)?;
+                    }
                 }
             }
         }
@@ -1411,10 +1427,12 @@ impl WriteTx {
             tx.txn()?.delete_table(records_def(&name))?;
             catalog::open_mut(tx.txn()?)?.remove(collection)?;
             let mut cat = tx.txn()?.open_table(INDEXES)?;
+            let mut counts = tx.txn()?.open_table(indexes::COUNTS)?;
             for d in defs.iter() {
                 cat.remove((info.id, d.name.as_str()))?;
                 let n = d.table_name();
                 tx.txn()?.delete_table(indexes::entries_def(&n))?;
+                indexes::drop_counts(&mut counts, d.id)?;
             }
             Ok(())
         })?;
@@ -1503,10 +1521,18 @@ impl WriteTx {
                 })?;
                 b.finish()?;
             } else {
+                let mut deltas = std::collections::BTreeMap::new();
                 crate::query::scan(&t, None, |k, r| {
                     indexes::apply(&mut entries, &def, Uuid::from_u128(k), None, Some(&r))?;
+                    if def.kind == IndexKind::BTree {
+                        let c = crate::engine::index_keys::component(r.get_path(&def.fields[0]));
+                        *deltas.entry(c).or_insert(0i64) += 1;
+                    }
                     Ok(true)
                 })?;
+                let mut counts = tx.txn()?.open_table(indexes::COUNTS)?;
+                indexes::start_counts(&mut counts, &def)?;
+                indexes::apply_counts(&mut counts, &def, &deltas)?;
             }
             Ok(IndexInfo {
                 name: def.name.clone(),
@@ -1537,6 +1563,7 @@ impl WriteTx {
             tx.txn()?.open_table(INDEXES)?.remove((cid, name))?;
             let n = def.table_name();
             tx.txn()?.delete_table(indexes::entries_def(&n))?;
+            indexes::drop_counts(&mut tx.txn()?.open_table(indexes::COUNTS)?, def.id)?;
             Ok(true)
         })
     }

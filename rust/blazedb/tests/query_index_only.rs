@@ -4,7 +4,8 @@
 //! inserts, updates, soft deletes, deletes, purges and a rolled-back transaction.
 //!
 //! Paths covered: index-only group-by counts (every kind of leading component, the
-//! record-by-record fallback for numbers and dates, alias entries of uuid strings),
+//! record-by-record fallback for numbers and dates, alias entries of uuid strings, the
+//! per-value counts, checked by the integrity check after every round),
 //! projected filter evaluation, index intersection, and the join's per-key lookup cache.
 
 use blazedb::{
@@ -95,6 +96,11 @@ fn same<T: std::fmt::Debug>(a: &T, b: &T) -> bool {
 }
 
 fn check(db: &Database, tx: Option<&blazedb::ReadTx>, what: &str) {
+    if tx.is_none() {
+        // Entries and per-value counts agree with the live records.
+        let report = db.check().unwrap();
+        assert!(report.ok, "{what}: integrity check: {:#?}", report.issues);
+    }
     let aggregate = |a: Aggregate| -> Vec<Record> {
         match tx {
             Some(t) => t.aggregate(&a),

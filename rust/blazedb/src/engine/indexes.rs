@@ -31,6 +31,24 @@ pub(crate) const MAX_INDEX_FIELDS: usize = 16;
 /// An index's entry table inside a write transaction.
 pub(crate) type IndexTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
 
+/// Per-value record counts of B-tree indexes: `(index id, leading component)` → the live
+/// records whose sort entry starts with that component, and `(index id, [])` (the header)
+/// → how many components are counted, or [`UNCOUNTED`]. Kept in the same transactions as
+/// the entries, so a group-by count on the leading field reads one row per group instead
+/// of one entry per record. An index without a header (built before counts existed) or
+/// marked [`UNCOUNTED`] is answered by walking its entries.
+pub(crate) const COUNTS: TableDefinition<(u64, &[u8]), u64> =
+    TableDefinition::new("blazedb.index_counts");
+/// Most distinct leading values an index keeps counts for. Past it the index stops being
+/// counted for good (its counts are removed): a group-by over more groups than this reads
+/// as many rows either way, and the counts would cost a write per distinct value.
+pub(crate) const MAX_COUNTED: u64 = 1024;
+/// Header value of an index that is not counted.
+pub(crate) const UNCOUNTED: u64 = u64::MAX;
+
+/// The count table inside a write transaction.
+pub(crate) type CountTable<'t> = Table<'t, (u64, &'static [u8]), u64>;
+
 /// The table that holds one index's entries.
 pub(crate) fn index_table_name(id: u64) -> String {
     format!("blazedb.index.{id}")
@@ -201,6 +219,210 @@ pub(crate) fn holder<T: ReadableTable<&'static [u8], &'static [u8]>>(
     Ok(None)
 }
 
+/// The changes a batch of record changes `(id, old, new)` makes to the per-component
+/// counts of `def` (only B-tree indexes are counted; unique ones hold one record per key).
+pub(crate) fn count_deltas(
+    def: &IndexDef,
+    changes: &[(Uuid, Option<&Record>, Option<&Record>)],
+) -> std::collections::BTreeMap<Vec<u8>, i64> {
+    let mut deltas = std::collections::BTreeMap::new();
+    if def.kind != IndexKind::BTree {
+        return deltas;
+    }
+    let leading = |r: &Record| index_keys::component(r.get_path(&def.fields[0]));
+    for (_, old, new) in changes {
+        let (o, n) = (old.map(leading), new.map(leading));
+        if o == n {
+            continue;
+        }
+        if let Some(o) = o {
+            *deltas.entry(o).or_insert(0) -= 1;
+        }
+        if let Some(n) = n {
+            *deltas.entry(n).or_insert(0) += 1;
+        }
+    }
+    deltas.retain(|_, d| *d != 0);
+    deltas
+}
+
+/// Starts counting a new index: its header, at zero components.
+pub(crate) fn start_counts(counts: &mut CountTable<'_>, def: &IndexDef) -> Result<()> {
+    if def.kind == IndexKind::BTree {
+        counts.insert((def.id, [].as_slice()), 0)?;
+    }
+    Ok(())
+}
+
+/// Removes every count row of index `id` (its header too).
+pub(crate) fn drop_counts(counts: &mut CountTable<'_>, id: u64) -> Result<()> {
+    let lo: (u64, &[u8]) = (id, &[]);
+    match id.checked_add(1) {
+        Some(next) => {
+            let hi: (u64, &[u8]) = (next, &[]);
+            counts.retain_in(lo..hi, |_, _| false)?;
+        }
+        None => counts.retain_in(lo.., |_, _| false)?,
+    }
+    Ok(())
+}
+
+/// Brings a counted index's counts up to date with a batch of record changes; an
+/// uncounted index costs one lookup of its header.
+pub(crate) fn maintain_counts(
+    counts: &mut CountTable<'_>,
+    def: &IndexDef,
+    changes: &[(Uuid, Option<&Record>, Option<&Record>)],
+) -> Result<()> {
+    if def.kind != IndexKind::BTree || counted(counts, def.id)?.is_none() {
+        return Ok(());
+    }
+    apply_counts(counts, def, &count_deltas(def, changes))
+}
+
+/// The number of values a counted index counts; `None` when it is not counted.
+fn counted<T: ReadableTable<(u64, &'static [u8]), u64>>(
+    counts: &T,
+    id: u64,
+) -> Result<Option<u64>> {
+    let header = counts.get((id, [].as_slice()))?.map(|v| v.value());
+    Ok(header.filter(|n| *n != UNCOUNTED))
+}
+
+/// Stops counting an index: its rows go and its header says [`UNCOUNTED`].
+fn give_up_counts(counts: &mut CountTable<'_>, id: u64) -> Result<()> {
+    drop_counts(counts, id)?;
+    counts.insert((id, [].as_slice()), UNCOUNTED)?;
+    Ok(())
+}
+
+/// Applies `deltas` ([`count_deltas`]) to a counted index; leaves an uncounted one alone.
+/// A count going negative means the counts and the entries disagree: `CorruptedData`.
+pub(crate) fn apply_counts(
+    counts: &mut CountTable<'_>,
+    def: &IndexDef,
+    deltas: &std::collections::BTreeMap<Vec<u8>, i64>,
+) -> Result<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let Some(mut distinct) = counted(counts, def.id)? else {
+        return Ok(());
+    };
+    // Every value gaining records ends with a row: more of them than the limit ends the
+    // counting without writing rows only to remove them.
+    if deltas.values().filter(|d| **d > 0).count() as u64 > MAX_COUNTED {
+        return give_up_counts(counts, def.id);
+    }
+    for (comp, d) in deltas {
+        let key = (def.id, comp.as_slice());
+        let old = counts.get(key)?.map_or(0, |v| v.value());
+        let new = i128::from(old) + i128::from(*d);
+        if new < 0 {
+            return Err(Error::corrupted(format!(
+                "index {:?}: its value counts are out of step with its entries",
+                def.name
+            )));
+        }
+        if new == 0 {
+            counts.remove(key)?;
+            distinct = distinct.saturating_sub(1);
+        } else {
+            counts.insert(key, new as u64)?;
+            if old == 0 {
+                distinct += 1;
+            }
+        }
+        if distinct > MAX_COUNTED {
+            return give_up_counts(counts, def.id);
+        }
+    }
+    counts.insert((def.id, [].as_slice()), distinct)?;
+    Ok(())
+}
+
+/// Per-value counts of one index: `(leading component, live records)`, in key order.
+pub(crate) type ValueCounts = Vec<(Vec<u8>, u64)>;
+
+/// The per-component counts of a counted index, in key order; `None` when it is not
+/// counted.
+pub(crate) fn read_counts<T: ReadableTable<(u64, &'static [u8]), u64>>(
+    counts: &T,
+    id: u64,
+) -> Result<Option<ValueCounts>> {
+    if counted(counts, id)?.is_none() {
+        return Ok(None);
+    }
+    let lo: (u64, &[u8]) = (id, &[0u8]);
+    let mut out = Vec::new();
+    // Rows of later indexes follow: stop at the first one.
+    for item in counts.range(lo..)? {
+        let (k, v) = item?;
+        let (owner, comp) = k.value();
+        if owner != id {
+            break;
+        }
+        out.push((comp.to_vec(), v.value()));
+    }
+    Ok(Some(out))
+}
+
+/// Checks a B-tree index's counts against its live records: a counted index must have
+/// exactly one row per leading component its records have, holding their number, and a
+/// header naming how many rows there are; an uncounted one must have no rows.
+pub(crate) fn verify_counts<T: ReadableTable<(u64, &'static [u8]), u64>>(
+    def: &IndexDef,
+    live: &[(Uuid, Record)],
+    counts: &T,
+) -> Result<Vec<String>> {
+    if def.kind != IndexKind::BTree {
+        return Ok(Vec::new());
+    }
+    let header = counts.get((def.id, [].as_slice()))?.map(|v| v.value());
+    let stored = read_counts(counts, def.id)?;
+    let Some(stored) = stored else {
+        let mut rows = 0u64;
+        let lo: (u64, &[u8]) = (def.id, &[0u8]);
+        for item in counts.range(lo..)? {
+            if item?.0.value().0 != def.id {
+                break;
+            }
+            rows += 1;
+        }
+        return Ok(if rows > 0 {
+            vec![format!("it is not counted but has {rows} count rows")]
+        } else {
+            Vec::new()
+        });
+    };
+    let mut expected: std::collections::BTreeMap<Vec<u8>, u64> = Default::default();
+    for (_, r) in live {
+        *expected
+            .entry(index_keys::component(r.get_path(&def.fields[0])))
+            .or_insert(0) += 1;
+    }
+    let mut problems = Vec::new();
+    if header != Some(stored.len() as u64) {
+        problems.push(format!(
+            "its count header says {:?} values but {} are counted",
+            header,
+            stored.len()
+        ));
+    }
+    let stored: std::collections::BTreeMap<Vec<u8>, u64> = stored.into_iter().collect();
+    if stored != expected {
+        let wrong = expected
+            .iter()
+            .filter(|(k, n)| stored.get(*k) != Some(*n))
+            .count()
+            + stored.keys().filter(|k| !expected.contains_key(*k)).count();
+        problems.push(format!(
+            "{wrong} of its value counts disagree with its live records"
+        ));
+    }
+    Ok(problems)
+}
+
 /// Brings one index up to date with one record change: `old` is what the index describes
 /// now (`None` for an insert), `new` what it must describe (`None` for a delete).
 pub(crate) fn apply(
@@ -289,4 +511,146 @@ pub(crate) fn verify<T: ReadableTable<&'static [u8], &'static [u8]>>(
         ));
     }
     Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Aggregate, Database, IndexSpec, Options, Value};
+    use redb::ReadableTableMetadata;
+
+    fn open() -> (tempfile::TempDir, Database) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path().join("c.blazedb"), Options::default()).unwrap();
+        (dir, db)
+    }
+
+    /// The counts the group-by path would read for the index led by `field`.
+    fn counts(db: &Database, field: &str) -> Option<ValueCounts> {
+        db.read(|tx| Ok(tx.ordered_index_led_by("c", field)?.and_then(|(_, _, c)| c)))
+            .unwrap()
+    }
+
+    fn count_rows(db: &Database) -> u64 {
+        db.read(|tx| Ok(tx.raw()?.open_table(COUNTS)?.len()?))
+            .unwrap()
+    }
+
+    fn comp(v: &str) -> Vec<u8> {
+        index_keys::component(Some(&Value::from(v)))
+    }
+
+    fn groups(db: &Database) -> Vec<crate::Record> {
+        db.aggregate(&Aggregate::new("c").group_by(["s"]).count("n"))
+            .unwrap()
+    }
+
+    #[test]
+    fn counts_follow_inserts_updates_deletes_and_rollbacks() {
+        let (_d, db) = open();
+        db.create_index("c", IndexSpec::on("s")).unwrap();
+        let ids = db
+            .insert_many(
+                "c",
+                ["a", "b", "a", "a"]
+                    .iter()
+                    .map(|s| Record::new().with("s", *s))
+                    .collect(),
+            )
+            .unwrap();
+        assert_eq!(counts(&db, "s"), Some(vec![(comp("a"), 3), (comp("b"), 1)]));
+        db.update_fields("c", ids[0], Record::new().with("s", "b"))
+            .unwrap();
+        db.delete("c", ids[1]).unwrap();
+        db.soft_delete("c", ids[2]).unwrap();
+        assert_eq!(counts(&db, "s"), Some(vec![(comp("a"), 1), (comp("b"), 1)]));
+        let r: crate::Result<()> = db.write(|tx| {
+            tx.insert("c", Record::new().with("s", "z"))?;
+            Err(crate::Error::InvalidInput("roll back".into()))
+        });
+        assert!(r.is_err());
+        assert_eq!(counts(&db, "s"), Some(vec![(comp("a"), 1), (comp("b"), 1)]));
+        db.delete("c", ids[0]).unwrap();
+        // A value whose last record went is no longer listed.
+        assert_eq!(counts(&db, "s"), Some(vec![(comp("a"), 1)]));
+        assert!(db.check().unwrap().ok);
+    }
+
+    #[test]
+    fn an_index_built_over_records_is_counted_and_a_unique_one_is_not() {
+        let (_d, db) = open();
+        db.insert_many(
+            "c",
+            (0..10)
+                .map(|i| {
+                    Record::new()
+                        .with("s", ["x", "y"][i % 2])
+                        .with("u", i as i64)
+                })
+                .collect(),
+        )
+        .unwrap();
+        db.create_index("c", IndexSpec::on("s")).unwrap();
+        db.create_index("c", IndexSpec::on("u").unique()).unwrap();
+        assert_eq!(counts(&db, "s"), Some(vec![(comp("x"), 5), (comp("y"), 5)]));
+        assert_eq!(counts(&db, "u"), None);
+        assert_eq!(count_rows(&db), 3, "a header and two values");
+        // Dropping the index drops its counts.
+        assert!(db.drop_index("c", "s").unwrap());
+        assert_eq!(count_rows(&db), 0);
+        assert!(db.check().unwrap().ok);
+    }
+
+    #[test]
+    fn too_many_values_stop_the_counting_for_good() {
+        let (_d, db) = open();
+        db.create_index("c", IndexSpec::on("s")).unwrap();
+        let n = MAX_COUNTED as usize + 1;
+        db.insert_many(
+            "c",
+            (0..n)
+                .map(|i| Record::new().with("s", format!("v{i}")))
+                .collect(),
+        )
+        .unwrap();
+        assert_eq!(counts(&db, "s"), None);
+        // Deleting back under the limit does not restart it; group-by still walks entries.
+        let all = db.all("c").unwrap();
+        db.delete_many("c", &[all[0].id().unwrap()]).unwrap();
+        assert_eq!(counts(&db, "s"), None);
+        assert_eq!(groups(&db).len(), n - 1);
+        assert!(db.check().unwrap().ok);
+    }
+
+    #[test]
+    fn the_integrity_check_catches_a_wrong_count() {
+        let (_d, db) = open();
+        db.create_index("c", IndexSpec::on("s")).unwrap();
+        db.insert_many("c", vec![Record::new().with("s", "a"); 3])
+            .unwrap();
+        // The only counted index's header is the table's first row.
+        let id = db
+            .read(|tx| {
+                let t = tx.raw()?.open_table(COUNTS)?;
+                let first = t.iter()?.next().expect("a header")?;
+                Ok(first.0.value().0)
+            })
+            .unwrap();
+        db.write(|tx| {
+            let mut t = tx.raw()?.open_table(COUNTS)?;
+            t.insert((id, comp("a").as_slice()), 2)?;
+            Ok(())
+        })
+        .unwrap();
+        let report = db.check().unwrap();
+        assert!(!report.ok, "a wrong count went unnoticed");
+        assert!(
+            report
+                .issues
+                .iter()
+                .any(|i| i.message.contains("value counts")),
+            "{:?}",
+            report.issues
+        );
+    }
 }

@@ -330,7 +330,7 @@ fn check_snapshot(
             }
         } else if let Some(id) = name.strip_prefix("blazedb.index.") {
             index_tables.insert(id.parse::<u64>().unwrap_or(u64::MAX), name.clone());
-        } else if name == "blazedb.indexes" {
+        } else if name == "blazedb.indexes" || name == "blazedb.index_counts" {
             continue;
         } else {
             report.warn(format!("table {name} is not a BlazeDB table"));
@@ -439,6 +439,11 @@ fn check_indexes(
         Err(redb::TableError::TableDoesNotExist(_)) => None,
         Err(e) => return Err(e.into()),
     };
+    let counts = match raw.open_table(indexes::COUNTS) {
+        Ok(t) => Some(t),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
     if let Some(catalog) = &catalog {
         for (name, info) in collections {
             let defs = match indexes::list(catalog, info.id) {
@@ -493,7 +498,11 @@ fn check_indexes(
                     }
                     p
                 } else {
-                    indexes::verify(&def, &live, &t)?
+                    let mut p = indexes::verify(&def, &live, &t)?;
+                    if let Some(c) = &counts {
+                        p.extend(indexes::verify_counts(&def, &live, c)?);
+                    }
+                    p
                 };
                 for p in &problems {
                     report.error(format!("index {label}: {p}"));

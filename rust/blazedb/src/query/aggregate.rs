@@ -707,7 +707,9 @@ fn exact_component_value(c: &[u8]) -> Option<Value> {
 /// holds exactly one sort entry per live record, under the component of
 /// `get_path(field)`, the value grouping reads). Runs whose component does not determine
 /// the group's value exactly ([`exact_component_value`]) are folded record by record, as
-/// the scan would. Returns false, having done nothing, when the shape does not fit.
+/// the scan would. An index that keeps per-value counts ([`crate::engine::indexes::COUNTS`])
+/// is answered from those, one row per group, without walking its entries. Returns false,
+/// having done nothing, when the shape does not fit.
 fn index_only_groups(
     tx: &ReadTx,
     a: &Aggregate,
@@ -723,7 +725,8 @@ fn index_only_groups(
     if a.query.filter.is_some() || a.aggregates.iter().any(|(_, f)| *f != AggregateFn::Count) {
         return Ok(false);
     }
-    let Some((index, records)) = tx.ordered_index_led_by(&a.query.collection, field)? else {
+    let Some((index, records, counts)) = tx.ordered_index_led_by(&a.query.collection, field)?
+    else {
         return Ok(false);
     };
     let bad = |what: &str| Error::corrupted(format!("index on {field:?}: {what}"));
@@ -744,6 +747,39 @@ fn index_only_groups(
             }
         }
     };
+    // Folds the record one entry points at, for components that do not determine the
+    // group's value.
+    let fold = |groups: &mut BTreeMap<Vec<KeyPart>, Group>, k: &[u8]| -> Result<()> {
+        let id = entry_id(k).ok_or_else(|| bad("an entry is shorter than an id"))?;
+        let live = records.get(id.as_u128())?;
+        let bytes = live
+            .as_ref()
+            .map(|v| v.value())
+            .filter(|b| record_flags(b).is_ok_and(|f| f & FLAG_SOFT_DELETED == 0))
+            .ok_or_else(|| {
+                bad(&format!(
+                    "an entry points at record {id}, which is not live"
+                ))
+            })?;
+        let r = decode_projected(bytes, Some(id), &proj)?;
+        add_record(a, groups, id, &r)
+    };
+    // A counted index: one row per distinct leading component.
+    if let Some(counts) = counts {
+        for (comp, n) in counts {
+            match exact_component_value(&comp) {
+                Some(v) => flush(groups, v, n),
+                None => {
+                    let (lo, hi) = super::plan::prefix_range(comp);
+                    let range = (super::plan::bound_ref(&lo), super::plan::bound_ref(&hi));
+                    for item in index.range::<&[u8]>(range)? {
+                        fold(groups, item?.0.value())?;
+                    }
+                }
+            }
+        }
+        return Ok(true);
+    }
     // The current run: its component, its value when exact, and its length.
     let mut run: Option<(Vec<u8>, Option<Value>, u64)> = None;
     for item in index.iter()? {
@@ -767,19 +803,7 @@ fn index_only_groups(
             *n += 1;
             continue;
         }
-        let id = entry_id(k).ok_or_else(|| bad("an entry is shorter than an id"))?;
-        let live = records.get(id.as_u128())?;
-        let bytes = live
-            .as_ref()
-            .map(|v| v.value())
-            .filter(|b| record_flags(b).is_ok_and(|f| f & FLAG_SOFT_DELETED == 0))
-            .ok_or_else(|| {
-                bad(&format!(
-                    "an entry points at record {id}, which is not live"
-                ))
-            })?;
-        let r = decode_projected(bytes, Some(id), &proj)?;
-        add_record(a, groups, id, &r)?;
+        fold(groups, k)?;
     }
     if let Some((_, Some(v), n)) = run {
         flush(groups, v, n);

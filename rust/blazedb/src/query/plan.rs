@@ -268,7 +268,8 @@ fn successor(p: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-fn prefix_range(p: Vec<u8>) -> KeyRange {
+/// Every key starting with `p`.
+pub(crate) fn prefix_range(p: Vec<u8>) -> KeyRange {
     let hi = match successor(&p) {
         Some(s) => Bound::Excluded(s),
         None => Bound::Unbounded,
@@ -697,7 +698,8 @@ fn ordered_candidate(
     None
 }
 
-fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+/// A borrowed view of an owned bound, for redb's range calls.
+pub(crate) fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     match b {
         Bound::Included(v) => Bound::Included(v.as_slice()),
         Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
