@@ -47,6 +47,11 @@ struct Args {
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Run each (engine, size) this many times, alternating the engines, and keep the
+    /// best median of each figure: a slow stretch of a shared machine then has to hit
+    /// every run of an engine to move its figures.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=9))]
+    repeat: u16,
     /// Internal: run one engine in this process and print JSON lines.
     #[arg(long, hide = true, value_enum, requires = "child_size")]
     child: Option<EngineKind>,
@@ -116,6 +121,7 @@ fn real_main(args: Args) -> blazedb_benches::harness::Result<()> {
         quick: args.quick,
         work_dir: work_dir.clone(),
         progress: !args.no_progress,
+        repeat: usize::from(args.repeat),
     };
     let mut meta = system::machine();
     meta.command = std::iter::once("blazedb-bench".to_string())

@@ -236,11 +236,20 @@ pub fn markdown(r: &Results, budget: &Budget, image_dir: &str) -> String {
              nothing.**\n"
         );
     }
+    let figure = if m.repeat > 1 {
+        format!(
+            "each (engine, size) ran {} times, the engines alternating, and every figure is \
+             the lowest of its runs' medians",
+            m.repeat
+        )
+    } else {
+        "every figure is a median".to_string()
+    };
     let _ = writeln!(
         s,
         "Run started {} and took **{:.0} s** ({:.1} min) of wall time. Engines ran one \
-         after another, each (engine, size) in its own process; every figure is a median \
-         and each ratio is to SQLite **in the same run** (lower is better in every row).\n",
+         after another, each (engine, size) in its own process; {figure}, and each ratio \
+         is to SQLite **in the same run** (lower is better in every row).\n",
         m.started,
         m.wall_secs,
         m.wall_secs / 60.0

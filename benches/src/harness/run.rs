@@ -328,6 +328,8 @@ pub struct Plan {
     pub work_dir: PathBuf,
     /// Whether to draw a progress bar (on stderr).
     pub progress: bool,
+    /// Runs of each (engine, size), in alternation (at least 1).
+    pub repeat: usize,
 }
 
 /// The arguments that make the binary run one pair as a child; the binary must accept
@@ -352,7 +354,8 @@ pub fn child_args(plan: &Plan, engine: EngineKind, size: usize) -> Vec<String> {
 /// and the end of its stderr; the other pairs still run.
 pub fn run_all(exe: &Path, plan: &Plan, mut meta: system::Meta) -> Result<Results> {
     let start = Instant::now();
-    let total = (plan.sizes.len() * plan.engines.len() * Op::ALL.len()) as u64;
+    let repeat = plan.repeat.max(1);
+    let total = (plan.sizes.len() * plan.engines.len() * Op::ALL.len() * repeat) as u64;
     let bar = if plan.progress {
         ProgressBar::new(total)
     } else {
@@ -363,18 +366,53 @@ pub fn run_all(exe: &Path, plan: &Plan, mut meta: system::Meta) -> Result<Result
             .map_err(|e| e.to_string())?
             .progress_chars("=> "),
     );
-    let mut runs = Vec::new();
+    let mut runs: Vec<EngineRun> = Vec::new();
     for &size in &plan.sizes {
-        for &engine in &plan.engines {
-            bar.set_message(format!("{} {}: load", size_label(size), engine.label()));
-            let run = run_one(exe, plan, engine, size, &bar)?;
-            runs.push(run);
+        // Rounds alternate the engines (a, b, a, b), so a slow stretch of the machine
+        // falls on one run of each rather than on all runs of one engine.
+        for _ in 0..repeat {
+            for &engine in &plan.engines {
+                bar.set_message(format!("{} {}: load", size_label(size), engine.label()));
+                let run = run_one(exe, plan, engine, size, &bar)?;
+                match runs
+                    .iter_mut()
+                    .find(|r| r.engine == engine && r.size == size)
+                {
+                    Some(best) => keep_best(best, run),
+                    None => runs.push(run),
+                }
+            }
         }
     }
     bar.finish_with_message("done");
     meta.wall_secs = start.elapsed().as_secs_f64();
     meta.quick = plan.quick;
+    meta.repeat = repeat;
     Ok(Results { meta, runs })
+}
+
+/// Folds another run of the same (engine, size) into `best`: per operation, the figure with
+/// the lower median (the run the machine slowed least); a failed figure gives way to a
+/// measured one. Sizes and peak RSS are the same in every run up to noise, and take the
+/// lower too.
+fn keep_best(best: &mut EngineRun, other: EngineRun) {
+    best.wall_secs += other.wall_secs;
+    for m in other.measurements {
+        match best.measurements.iter_mut().find(|b| b.op == m.op) {
+            Some(b) => {
+                let better = match (b.median, m.median) {
+                    (Some(x), Some(y)) => y < x,
+                    (None, Some(_)) => true,
+                    _ => false,
+                };
+                if better {
+                    *b = m;
+                }
+            }
+            None => best.measurements.push(m),
+        }
+    }
+    best.measurements.sort_by_key(|m| m.op);
 }
 
 fn run_one(
@@ -447,4 +485,55 @@ fn run_one(
         wall_secs: t.elapsed().as_secs_f64(),
         measurements,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(medians: &[(Op, Option<f64>)], wall: f64) -> EngineRun {
+        EngineRun {
+            engine: EngineKind::Blazedb,
+            size: 10,
+            wall_secs: wall,
+            measurements: medians
+                .iter()
+                .map(|(op, m)| match m {
+                    Some(x) => Measurement::ok(*op, vec![*x], 1, None),
+                    None => Measurement::missing(*op, Status::Error, "died"),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn repeated_runs_keep_each_figures_lowest_median() {
+        let mut best = run(
+            &[
+                (Op::GetById, Some(5.0)),
+                (Op::IndexedEq, None),
+                (Op::Join, Some(1.0)),
+            ],
+            2.0,
+        );
+        keep_best(
+            &mut best,
+            run(
+                &[
+                    (Op::GetById, Some(3.0)),
+                    (Op::IndexedEq, Some(9.0)),
+                    (Op::Join, Some(4.0)),
+                ],
+                3.0,
+            ),
+        );
+        let median = |r: &EngineRun, op| r.get(op).and_then(|m| m.median);
+        assert_eq!(median(&best, Op::GetById), Some(3.0));
+        // A measured figure replaces a failed one, and a failed one never replaces it.
+        assert_eq!(median(&best, Op::IndexedEq), Some(9.0));
+        assert_eq!(median(&best, Op::Join), Some(1.0));
+        keep_best(&mut best, run(&[(Op::GetById, None)], 1.0));
+        assert_eq!(median(&best, Op::GetById), Some(3.0));
+        assert_eq!(best.wall_secs, 6.0);
+    }
 }

@@ -37,6 +37,13 @@ pub struct Meta {
     pub wall_secs: f64,
     /// Whether this was a `--quick` smoke run (its figures mean nothing).
     pub quick: bool,
+    /// Runs of each (engine, size), alternating; each figure is the best of their medians.
+    #[serde(default = "one")]
+    pub repeat: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 fn read(path: &str) -> String {
