@@ -447,11 +447,13 @@ macro_rules! read_ops {
                 return self.count(q.collection());
             }
             let mut n = 0u64;
-            self.for_each_match_projected(q, &[], |_, _| {
+            // An exact index lookup is counted off the index, without reading records.
+            let mut counted = None;
+            self.for_each_match_reading(q, Some(&[]), Some(&mut counted), |_, _| {
                 n += 1;
                 Ok(true)
             })?;
-            Ok(n)
+            Ok(counted.unwrap_or(n))
         }
 
         /// Visits every live record of the query's collection that matches its filter,
@@ -463,25 +465,29 @@ macro_rules! read_ops {
             q: &crate::query::Query,
             visit: impl FnMut(Uuid, Record) -> Result<bool>,
         ) -> Result<()> {
-            self.for_each_match_reading(q, None, visit)
+            self.for_each_match_reading(q, None, None, visit)
         }
 
         /// [`Self::for_each_match`] handing `visit` records that hold only the fields
         /// `fields` reads (dotted paths; see `Projection`), for consumers such as
         /// aggregation and counts that never look at the rest.
+        #[allow(dead_code)] // aggregation runs on snapshots; write transactions share the macro
         pub(crate) fn for_each_match_projected(
             &self,
             q: &crate::query::Query,
             fields: &[&str],
             visit: impl FnMut(Uuid, Record) -> Result<bool>,
         ) -> Result<()> {
-            self.for_each_match_reading(q, Some(fields), visit)
+            self.for_each_match_reading(q, Some(fields), None, visit)
         }
 
+        /// With `count`, a plan whose candidates are exactly the matches
+        /// ([`plan::exact_count`]) stores their number there and visits nothing.
         fn for_each_match_reading(
             &self,
             q: &crate::query::Query,
             fields: Option<&[&str]>,
+            count: Option<&mut Option<u64>>,
             mut visit: impl FnMut(Uuid, Record) -> Result<bool>,
         ) -> Result<()> {
             crate::query::validate(q)?;
@@ -507,6 +513,12 @@ macro_rules! read_ops {
                 &unordered,
                 false,
             )?;
+            if let Some(slot) = count
+                && let Some(n) = plan::exact_count(&plan, &defs, &opener)?
+            {
+                *slot = Some(n);
+                return Ok(());
+            }
             let reading = match fields {
                 Some(fields) => crate::query::Reading::projected(unordered.filter_ref(), fields),
                 None => crate::query::Reading::new(unordered.filter_ref()),

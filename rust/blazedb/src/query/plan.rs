@@ -1107,6 +1107,21 @@ where
     Ok(examined)
 }
 
+/// The number of matches of an exact lookup ([`Plan::exact`]), read off the index without
+/// fetching a record; `None` for any other plan.
+pub(crate) fn exact_count<I: ReadableTable<&'static [u8], &'static [u8]>>(
+    plan: &Plan,
+    defs: &[IndexDef],
+    opener: &impl Fn(&IndexDef) -> Result<I>,
+) -> Result<Option<u64>> {
+    match &plan.access {
+        Access::Lookup(members) if plan.exact => {
+            Ok(Some(intersect_ids(members, defs, opener)?.len() as u64))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Walks an ordered plan, handing matches to `emit` in the query's order until it returns
 /// false; returns how many records were read.
 pub(crate) fn walk_ordered<T, I>(
