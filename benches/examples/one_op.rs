@@ -74,6 +74,13 @@ fn main() -> Result<()> {
             .map(|c| Uuid::from_slice(c).expect("16 bytes"))
             .collect()
     };
+    if std::env::var_os("BLAZEDB_ONE_OP_WRITE_FIRST").is_some() {
+        // One durable single-record write before timing, to measure reads after a write.
+        let doc = IssueStream::new(SEED + 7)
+            .with_reporters(users, SEED + 7)
+            .chunk(1);
+        e.insert_batch(doc)?;
+    }
     let n = ids.len() as u64;
     let t = Instant::now();
     let mut rows = 0;

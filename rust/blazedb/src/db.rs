@@ -823,6 +823,11 @@ impl Database {
         }
     }
 
+    /// Whether this handle was opened read-only.
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.inner.shared.options.read_only
+    }
+
     /// redb's storage statistics, from a write transaction that is aborted (nothing is
     /// written). `None` on a read-only handle, which cannot begin one.
     pub(crate) fn ops_storage_stats(&self) -> Result<Option<redb::DatabaseStats>> {

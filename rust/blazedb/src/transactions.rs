@@ -787,6 +787,18 @@ pub struct WriteTx {
     /// no longer describes what it sees, and its commit must bump the cache generation.
     structural: bool,
     generation: u64,
+    /// A read of the commit this transaction starts from, held until it has committed.
+    ///
+    /// Why: after a durable commit that freed pages, redb 4.6 frees them at once in a
+    /// second, non-durable "epilogue" commit. That commit leaves a flag set in redb's page
+    /// cache until the next durable commit, and while it is set every cache miss of every
+    /// reader sweeps all 131 write-buffer stripes (about 2.5 µs). After any write, reads
+    /// that miss the cache ran ~50% slower (an indexed equality on 1M records: 1.26 ms
+    /// against 0.83 ms). Pinning the previous commit makes those pages unreachable-but-
+    /// referenced, so the epilogue has nothing to free and does not run; the pages are
+    /// reused one commit later instead, by the next commit's own durable pass. File sizes
+    /// measured the same (a 100k load, and eight rewrites of 20k records).
+    _reuse_pin: Option<redb::ReadTransaction>,
     _gate: ArcMutexGuard<RawMutex, ()>,
 }
 
@@ -796,6 +808,8 @@ impl WriteTx {
         shared: Arc<Shared>,
         gate: ArcMutexGuard<RawMutex, ()>,
     ) -> Result<Self> {
+        // Before the write begins, so it reads the commit this transaction starts from.
+        let reuse_pin = redb::ReadableDatabase::begin_read(db).ok();
         let mut txn = db.begin_write()?;
         if shared.options.durability == crate::options::Durability::Relaxed {
             txn.set_durability(redb::Durability::None)?;
@@ -811,6 +825,7 @@ impl WriteTx {
             poisoned: false,
             structural: false,
             generation,
+            _reuse_pin: reuse_pin,
             _gate: gate,
         })
     }

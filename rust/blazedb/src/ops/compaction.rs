@@ -84,6 +84,12 @@ impl Database {
     /// Compacts if `policy` says so; returns the bytes reclaimed, or `None` when it did
     /// not compact.
     pub fn compact_if_needed(&self, policy: &CompactionPolicy) -> Result<Option<u64>> {
+        // The last write's freed pages are released by the next commit (see
+        // `WriteTx::_reuse_pin`): an empty durable commit releases them, so the policy
+        // sees them as the free space they are.
+        if !self.is_read_only() {
+            self.sync()?;
+        }
         let stats = self.stats()?;
         if policy.wants(&stats) {
             Ok(Some(self.compact()?))
