@@ -62,6 +62,16 @@ fn interleave(rounds: usize, mut sample: impl FnMut(bool) -> Duration) -> (Durat
     (median(plain), median(enc))
 }
 
+/// The mean time of `n` gets of ids spread over `db`'s records, from `cursor` on.
+fn gets((db, ids): &(Database, Vec<Uuid>), cursor: &mut usize, n: usize) -> Duration {
+    let t = Instant::now();
+    for _ in 0..n {
+        *cursor = (*cursor + 7919) % ids.len();
+        black_box(db.get("issues", ids[*cursor]).unwrap().unwrap());
+    }
+    t.elapsed() / n as u32
+}
+
 fn row(name: &str, unit_div: f64, unit: &str, (p, e): (Duration, Duration)) {
     println!(
         "| {name} | {:.2} {unit} | {:.2} {unit} | **{:.2}×** |",
@@ -106,14 +116,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let mut cursor = [0usize; 2];
     let r = interleave(a.rounds, |e| {
-        let (db, ids) = &dbs[usize::from(e)];
-        let i = &mut cursor[usize::from(e)];
-        let t = Instant::now();
-        for _ in 0..a.gets {
-            *i = (*i + 7919) % ids.len();
-            black_box(db.get("issues", ids[*i]).unwrap().unwrap());
-        }
-        t.elapsed() / a.gets as u32
+        gets(&dbs[usize::from(e)], &mut cursor[usize::from(e)], a.gets)
     });
     row(
         &format!("Get by id, {} records (beyond the 16 MiB cache)", a.records),
@@ -148,14 +151,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     let r = interleave(a.rounds, |e| {
-        let (db, ids) = &dbs[usize::from(e)];
-        let i = &mut cursor[usize::from(e)];
-        let t = Instant::now();
-        for _ in 0..a.gets {
-            *i = (*i + 7919) % ids.len();
-            black_box(db.get("issues", ids[*i]).unwrap().unwrap());
-        }
-        t.elapsed() / a.gets as u32
+        gets(&dbs[usize::from(e)], &mut cursor[usize::from(e)], a.gets)
     });
     row("Get by id, 10,000 records (fits the cache)", 1e-6, "µs", r);
     Ok(())
