@@ -1548,18 +1548,16 @@ impl WriteTx {
                 })?;
                 b.finish()?;
             } else {
-                let mut deltas = std::collections::BTreeMap::new();
+                let mut deltas = indexes::CountDeltas::new();
                 crate::query::scan(&t, None, |k, r| {
                     indexes::apply(&mut entries, &def, Uuid::from_u128(k), None, Some(&r))?;
                     if def.kind == IndexKind::BTree {
-                        let c = crate::engine::index_keys::component(r.get_path(&def.fields[0]));
-                        *deltas.entry(c).or_insert(0i64) += 1;
+                        indexes::add_delta(&mut deltas, &def, None, Some(&r));
                     }
                     Ok(true)
                 })?;
                 let mut counts = tx.txn()?.open_table(indexes::COUNTS)?;
-                indexes::start_counts(&mut counts, &def)?;
-                indexes::apply_counts(&mut counts, &def, &deltas)?;
+                indexes::start_counts(&mut counts, &def, &deltas)?;
             }
             Ok(IndexInfo {
                 name: def.name.clone(),

@@ -130,6 +130,11 @@ impl IndexDef {
         out
     }
 
+    /// The leading field's key component: what the per-value counts ([`COUNTS`]) count by.
+    pub(crate) fn leading(&self, r: &Record) -> Vec<u8> {
+        index_keys::component(r.get_path(&self.fields[0]))
+    }
+
     /// Whether the record is exempt from uniqueness (some indexed value is null, missing or
     /// NaN).
     pub(crate) fn unique_exempt(&self, r: &Record) -> bool {
@@ -219,39 +224,39 @@ pub(crate) fn holder<T: ReadableTable<&'static [u8], &'static [u8]>>(
     Ok(None)
 }
 
-/// The changes a batch of record changes `(id, old, new)` makes to the per-component
-/// counts of `def` (only B-tree indexes are counted; unique ones hold one record per key).
-pub(crate) fn count_deltas(
+/// Changes in per-component live-record counts, keyed by leading component.
+pub(crate) type CountDeltas = std::collections::BTreeMap<Vec<u8>, i64>;
+
+/// Adds one record change to `deltas`: `old` leaves its component, `new` joins its own.
+pub(crate) fn add_delta(
+    deltas: &mut CountDeltas,
     def: &IndexDef,
-    changes: &[(Uuid, Option<&Record>, Option<&Record>)],
-) -> std::collections::BTreeMap<Vec<u8>, i64> {
-    let mut deltas = std::collections::BTreeMap::new();
-    if def.kind != IndexKind::BTree {
-        return deltas;
+    old: Option<&Record>,
+    new: Option<&Record>,
+) {
+    let (o, n) = (old.map(|r| def.leading(r)), new.map(|r| def.leading(r)));
+    if o == n {
+        return;
     }
-    let leading = |r: &Record| index_keys::component(r.get_path(&def.fields[0]));
-    for (_, old, new) in changes {
-        let (o, n) = (old.map(leading), new.map(leading));
-        if o == n {
-            continue;
-        }
-        if let Some(o) = o {
-            *deltas.entry(o).or_insert(0) -= 1;
-        }
-        if let Some(n) = n {
-            *deltas.entry(n).or_insert(0) += 1;
-        }
+    if let Some(o) = o {
+        *deltas.entry(o).or_insert(0) -= 1;
     }
-    deltas.retain(|_, d| *d != 0);
-    deltas
+    if let Some(n) = n {
+        *deltas.entry(n).or_insert(0) += 1;
+    }
 }
 
-/// Starts counting a new index: its header, at zero components.
-pub(crate) fn start_counts(counts: &mut CountTable<'_>, def: &IndexDef) -> Result<()> {
-    if def.kind == IndexKind::BTree {
-        counts.insert((def.id, [].as_slice()), 0)?;
+/// Starts counting a new B-tree index (unique ones hold one record per key and are not
+/// counted) over the records it was built from, whose changes are `deltas`.
+pub(crate) fn start_counts(
+    counts: &mut CountTable<'_>,
+    def: &IndexDef,
+    deltas: &CountDeltas,
+) -> Result<()> {
+    if def.kind != IndexKind::BTree {
+        return Ok(());
     }
-    Ok(())
+    apply_counts(counts, def, 0, deltas)
 }
 
 /// Removes every count row of index `id` (its header too).
@@ -274,10 +279,21 @@ pub(crate) fn maintain_counts(
     def: &IndexDef,
     changes: &[(Uuid, Option<&Record>, Option<&Record>)],
 ) -> Result<()> {
-    if def.kind != IndexKind::BTree || counted(counts, def.id)?.is_none() {
+    if def.kind != IndexKind::BTree {
         return Ok(());
     }
-    apply_counts(counts, def, &count_deltas(def, changes))
+    let Some(distinct) = counted(counts, def.id)? else {
+        return Ok(());
+    };
+    let mut deltas = CountDeltas::new();
+    for (_, old, new) in changes {
+        add_delta(&mut deltas, def, *old, *new);
+    }
+    // Changes that leave every count as it was write nothing, not even the header.
+    if deltas.values().all(|d| *d == 0) {
+        return Ok(());
+    }
+    apply_counts(counts, def, distinct, &deltas)
 }
 
 /// The number of values a counted index counts; `None` when it is not counted.
@@ -296,25 +312,24 @@ fn give_up_counts(counts: &mut CountTable<'_>, id: u64) -> Result<()> {
     Ok(())
 }
 
-/// Applies `deltas` ([`count_deltas`]) to a counted index; leaves an uncounted one alone.
-/// A count going negative means the counts and the entries disagree: `CorruptedData`.
-pub(crate) fn apply_counts(
+/// Applies `deltas` to a counted index that counts `distinct` values now, and writes its
+/// header. A count going negative means the counts and the entries disagree:
+/// `CorruptedData`.
+fn apply_counts(
     counts: &mut CountTable<'_>,
     def: &IndexDef,
-    deltas: &std::collections::BTreeMap<Vec<u8>, i64>,
+    mut distinct: u64,
+    deltas: &CountDeltas,
 ) -> Result<()> {
-    if deltas.is_empty() {
-        return Ok(());
-    }
-    let Some(mut distinct) = counted(counts, def.id)? else {
-        return Ok(());
-    };
     // Every value gaining records ends with a row: more of them than the limit ends the
     // counting without writing rows only to remove them.
     if deltas.values().filter(|d| **d > 0).count() as u64 > MAX_COUNTED {
         return give_up_counts(counts, def.id);
     }
     for (comp, d) in deltas {
+        if *d == 0 {
+            continue;
+        }
         let key = (def.id, comp.as_slice());
         let old = counts.get(key)?.map_or(0, |v| v.value());
         let new = i128::from(old) + i128::from(*d);
@@ -353,6 +368,14 @@ pub(crate) fn read_counts<T: ReadableTable<(u64, &'static [u8]), u64>>(
     if counted(counts, id)?.is_none() {
         return Ok(None);
     }
+    count_rows(counts, id).map(Some)
+}
+
+/// Every count row of index `id` but its header, whatever the header says.
+fn count_rows<T: ReadableTable<(u64, &'static [u8]), u64>>(
+    counts: &T,
+    id: u64,
+) -> Result<ValueCounts> {
     let lo: (u64, &[u8]) = (id, &[0u8]);
     let mut out = Vec::new();
     // Rows of later indexes follow: stop at the first one.
@@ -364,7 +387,7 @@ pub(crate) fn read_counts<T: ReadableTable<(u64, &'static [u8]), u64>>(
         }
         out.push((comp.to_vec(), v.value()));
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// Checks a B-tree index's counts against its live records: a counted index must have
@@ -381,14 +404,7 @@ pub(crate) fn verify_counts<T: ReadableTable<(u64, &'static [u8]), u64>>(
     let header = counts.get((def.id, [].as_slice()))?.map(|v| v.value());
     let stored = read_counts(counts, def.id)?;
     let Some(stored) = stored else {
-        let mut rows = 0u64;
-        let lo: (u64, &[u8]) = (def.id, &[0u8]);
-        for item in counts.range(lo..)? {
-            if item?.0.value().0 != def.id {
-                break;
-            }
-            rows += 1;
-        }
+        let rows = count_rows(counts, def.id)?.len();
         return Ok(if rows > 0 {
             vec![format!("it is not counted but has {rows} count rows")]
         } else {
@@ -397,9 +413,7 @@ pub(crate) fn verify_counts<T: ReadableTable<(u64, &'static [u8]), u64>>(
     };
     let mut expected: std::collections::BTreeMap<Vec<u8>, u64> = Default::default();
     for (_, r) in live {
-        *expected
-            .entry(index_keys::component(r.get_path(&def.fields[0])))
-            .or_insert(0) += 1;
+        *expected.entry(def.leading(r)).or_insert(0) += 1;
     }
     let mut problems = Vec::new();
     if header != Some(stored.len() as u64) {
