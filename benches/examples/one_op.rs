@@ -14,11 +14,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use blazedb::{Timestamp, Uuid};
-use blazedb_benches::harness::engines::{self, JoinParams, TEAMS};
-use blazedb_benches::harness::run::{DOCS_PER_REPORTER, LOAD_CHUNK, PAGE, PHRASES, SEED};
-use blazedb_benches::harness::{EngineKind, Result};
-use blazedb_benches::{CREATED_STEP, FIRST_CREATED, IssueStream, STATUSES};
+use blazedb::Uuid;
+use blazedb_benches::IssueStream;
+use blazedb_benches::harness::engines;
+use blazedb_benches::harness::run::{self, DOCS_PER_REPORTER, LOAD_CHUNK, SEED};
+use blazedb_benches::harness::{EngineKind, Op as HarnessOp, Result};
 use clap::{Parser, ValueEnum};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -81,32 +81,19 @@ fn main() -> Result<()> {
             .chunk(1);
         e.insert_batch(doc)?;
     }
-    let n = ids.len() as u64;
+    let op = match a.op {
+        Op::Get => HarnessOp::GetById,
+        Op::IndexedEq => HarnessOp::IndexedEq,
+        Op::Range => HarnessOp::RangeSortLimit,
+        Op::GroupBy => HarnessOp::GroupByCount,
+        Op::Join => HarnessOp::Join,
+        Op::FullText => HarnessOp::FullText,
+        Op::Scan => HarnessOp::UnindexedFilter,
+    };
     let t = Instant::now();
     let mut rows = 0;
     for i in 0..a.calls {
-        let out = match a.op {
-            Op::Get => e.get(ids[((i * 7919 + 13) % n) as usize])?,
-            Op::IndexedEq => {
-                e.indexed_eq(&blazedb_benches::reporter_name((i as usize * 37) % users))?
-            }
-            Op::Range => {
-                let minutes = (n as i64 / 2 - (i % 97) as i64).max(1);
-                let before = Timestamp::new(FIRST_CREATED + minutes * CREATED_STEP + 30, 0);
-                e.range_sort_limit(4, before, PAGE)?
-            }
-            Op::GroupBy => e.group_by_count()?,
-            Op::Join => {
-                let i = i as usize;
-                e.join(JoinParams {
-                    status: STATUSES[i % STATUSES.len()],
-                    priority: (i % 5) as i64 + 1,
-                    team: TEAMS[i % TEAMS.len()],
-                })?
-            }
-            Op::FullText => e.full_text(PHRASES[i as usize % PHRASES.len()], PAGE)?,
-            Op::Scan => e.unindexed_filter(PHRASES[i as usize % PHRASES.len()])?,
-        };
+        let out = run::read_call(e.as_mut(), op, i, &ids, users)?;
         if let blazedb_benches::harness::Outcome::Rows(r) = out {
             rows = r;
         }

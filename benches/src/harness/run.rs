@@ -168,6 +168,52 @@ fn bytes(op: Op, dir: &Path) -> Measurement {
     }
 }
 
+/// The read operations, in the order a child runs them.
+pub const READS: [Op; 7] = [
+    Op::GetById,
+    Op::IndexedEq,
+    Op::RangeSortLimit,
+    Op::UnindexedFilter,
+    Op::GroupByCount,
+    Op::Join,
+    Op::FullText,
+];
+
+/// Call `i` of read operation `op` (one of [`READS`]) on a loaded engine: each call takes
+/// its parameters from `i`, so successive calls read different records. `ids` are the
+/// loaded records' ids and `users` the number of reporters.
+pub fn read_call(
+    e: &mut dyn Engine,
+    op: Op,
+    i: u64,
+    ids: &[Uuid],
+    users: usize,
+) -> Result<Outcome> {
+    let n = ids.len();
+    let u = i as usize;
+    match op {
+        Op::GetById => e.get(ids[((i * 7919 + 13) % n as u64) as usize]),
+        Op::IndexedEq => e.indexed_eq(&crate::reporter_name((u * 37) % users)),
+        Op::RangeSortLimit => {
+            // Half-way through the history, minus up to 96 minutes; +30 s keeps the bound
+            // off every record's second, where a string comparison of RFC 3339 text
+            // (SQLite) could differ from a date comparison.
+            let minutes = (n as i64 / 2 - (i % 97) as i64).max(1);
+            let before = Timestamp::new(FIRST_CREATED + minutes * CREATED_STEP + 30, 0);
+            e.range_sort_limit(4, before, PAGE)
+        }
+        Op::UnindexedFilter => e.unindexed_filter(PHRASES[u % PHRASES.len()]),
+        Op::GroupByCount => e.group_by_count(),
+        Op::Join => e.join(JoinParams {
+            status: STATUSES[u % STATUSES.len()],
+            priority: (u % 5) as i64 + 1,
+            team: TEAMS[u % TEAMS.len()],
+        }),
+        Op::FullText => e.full_text(PHRASES[u % PHRASES.len()], PAGE),
+        other => Err(format!("{} is not a read", other.label()).into()),
+    }
+}
+
 /// Runs every operation of `kind` on `size` records in a fresh directory under
 /// `work_dir`, writing one [`ChildLine`] per figure to `out`. An operation that fails is
 /// reported as an error and the rest still run; a failed setup or load ends the run.
@@ -207,33 +253,9 @@ pub fn run_child(
     let n = ids.len();
     let pick = |i: u64, stride: u64| ids[((i * stride + 13) % n as u64) as usize];
     let reads = budget.read_samples;
-    c.timed(Op::GetById, reads, true, |e, i| e.get(pick(i, 7919)))?;
-    c.timed(Op::IndexedEq, reads, true, |e, i| {
-        e.indexed_eq(&crate::reporter_name((i as usize * 37) % users))
-    })?;
-    c.timed(Op::RangeSortLimit, reads, true, |e, i| {
-        // Half-way through the history, minus up to 96 minutes; +30 s keeps the bound
-        // off every record's second, where a string comparison of RFC 3339 text (SQLite)
-        // could differ from a date comparison.
-        let minutes = (n as i64 / 2 - (i % 97) as i64).max(1);
-        let before = Timestamp::new(FIRST_CREATED + minutes * CREATED_STEP + 30, 0);
-        e.range_sort_limit(4, before, PAGE)
-    })?;
-    c.timed(Op::UnindexedFilter, reads, true, |e, i| {
-        e.unindexed_filter(PHRASES[i as usize % PHRASES.len()])
-    })?;
-    c.timed(Op::GroupByCount, reads, true, |e, _| e.group_by_count())?;
-    c.timed(Op::Join, reads, true, |e, i| {
-        let i = i as usize;
-        e.join(JoinParams {
-            status: STATUSES[i % STATUSES.len()],
-            priority: (i % 5) as i64 + 1,
-            team: TEAMS[i % TEAMS.len()],
-        })
-    })?;
-    c.timed(Op::FullText, reads, true, |e, i| {
-        e.full_text(PHRASES[i as usize % PHRASES.len()], PAGE)
-    })?;
+    for op in READS {
+        c.timed(op, reads, true, |e, i| read_call(e, op, i, &ids, users))?;
+    }
 
     // Writes: new documents from their own seeds.
     let mut fresh = IssueStream::new(SEED + 1).with_reporters(users, SEED + 1);
