@@ -21,21 +21,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use aes_gcm_siv::aead::{AeadInOut, KeyInit};
-use aes_gcm_siv::{Aes256GcmSiv, Nonce, Tag};
 use parking_lot::Mutex;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::aead::{NONCE_LEN, SivKey, TAG_LEN};
 use super::{KdfParams, SOURCE_PASSWORD, Secret};
 use crate::error::{Error, Result};
 
 pub(crate) const PAGE: usize = 4096;
 const SLOT: usize = 4096;
-const NONCE_LEN: usize = 12;
 const SEQ_LEN: usize = 8;
-const TAG_LEN: usize = 16;
 const BLOCK_HEAD: usize = NONCE_LEN + SEQ_LEN + TAG_LEN;
 /// Physical size of one encrypted 4096-byte block.
 pub(crate) const PHYS_BLOCK: u64 = (PAGE + BLOCK_HEAD) as u64;
@@ -198,16 +195,8 @@ fn build_slot(
     b[68..80].copy_from_slice(&nonce);
     // The wrapped data key authenticates every field before it (source, state, seq, file
     // id, salt, KDF cost): change one and the key no longer unwraps.
-    let wrapper = Aes256GcmSiv::new_from_slice(ks.kek.as_ref())
-        .map_err(|_| Error::InvalidInput("key-encryption key must be 32 bytes".into()))?;
     let mut dek = Zeroizing::new(*ks.dek);
-    let tag = wrapper
-        .encrypt_inout_detached(
-            &Nonce::from(nonce),
-            &b[..SLOT_FIELDS_END],
-            dek.as_mut().into(),
-        )
-        .map_err(|_| Error::InvalidInput("wrapping the data key failed".into()))?;
+    let tag = SivKey::new(&ks.kek).seal(nonce, &b[..SLOT_FIELDS_END], dek.as_mut());
     b[80..112].copy_from_slice(dek.as_ref());
     b[112..128].copy_from_slice(&tag);
     let sum = Sha256::digest(&b[..SLOT_SUM_START]);
@@ -216,17 +205,11 @@ fn build_slot(
 }
 
 fn unwrap_dek(slot: &Slot, kek: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
-    let wrapper = Aes256GcmSiv::new_from_slice(kek).ok()?;
     let mut dek = Zeroizing::new([0u8; 32]);
     dek.copy_from_slice(&slot.wrapped[..32]);
-    // Tag verification is constant-time in RustCrypto's AEADs: this is the key check.
-    wrapper
-        .decrypt_inout_detached(
-            &Nonce::from(slot.nonce),
-            &slot.fields,
-            dek.as_mut().into(),
-            &Tag::try_from(&slot.wrapped[32..]).ok()?,
-        )
+    // aws-lc compares tags in constant time: this is the key check.
+    SivKey::new(kek)
+        .open(slot.nonce, &slot.fields, dek.as_mut(), &slot.wrapped[32..])
         .ok()?;
     Some(dek)
 }
@@ -251,7 +234,7 @@ pub(crate) struct EncInner {
     path: PathBuf,
     read_only: bool,
     file_id: [u8; 16],
-    cipher: Aes256GcmSiv,
+    cipher: SivKey,
     keys: Mutex<KeyState>,
     block0: Mutex<Block0>,
     geometry: Mutex<Geometry>,
@@ -322,18 +305,37 @@ impl EncInner {
     /// reveal that two writes of the same block were identical.
     fn seal(&self, block: u64, seq: u64, plain: &[u8], out: &mut [u8]) -> io::Result<()> {
         let (head, body) = out.split_at_mut(BLOCK_HEAD);
-        rand::thread_rng().fill_bytes(&mut head[..NONCE_LEN]);
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        head[..NONCE_LEN].copy_from_slice(&nonce);
         head[NONCE_LEN..NONCE_LEN + SEQ_LEN].copy_from_slice(&seq.to_le_bytes());
         body.copy_from_slice(plain);
-        let aad = self.aad(block, seq);
-        let nonce = Nonce::try_from(&head[..NONCE_LEN])
-            .map_err(|_| io::Error::other("block nonce has the wrong length"))?;
-        let tag = self
-            .cipher
-            .encrypt_inout_detached(&nonce, &aad, body.into())
-            .map_err(|_| io::Error::other("block encryption failed"))?;
+        let tag = self.cipher.seal(nonce, &self.aad(block, seq), body);
         head[NONCE_LEN + SEQ_LEN..].copy_from_slice(&tag);
         Ok(())
+    }
+
+    /// A physical block's nonce, seq and tag; `None` for a never-written (all-zero) block.
+    fn block_head(phys: &[u8]) -> Option<([u8; NONCE_LEN], u64, &[u8])> {
+        if phys.iter().all(|&b| b == 0) {
+            return None;
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&phys[..NONCE_LEN]);
+        let mut seq = [0u8; SEQ_LEN];
+        seq.copy_from_slice(&phys[NONCE_LEN..NONCE_LEN + SEQ_LEN]);
+        Some((
+            nonce,
+            u64::from_le_bytes(seq),
+            &phys[NONCE_LEN + SEQ_LEN..BLOCK_HEAD],
+        ))
+    }
+
+    fn unauthentic(&self, block: u64) -> io::Error {
+        auth_error(format!(
+            "encrypted block {block} of {} failed authentication (tampered or damaged)",
+            self.path.display()
+        ))
     }
 
     /// Decrypts one physical block in place; `Ok(None)` for a never-written (all-zero) block.
@@ -342,28 +344,27 @@ impl EncInner {
         block: u64,
         phys: &'b mut [u8],
     ) -> io::Result<Option<(u64, &'b [u8])>> {
-        if phys.iter().all(|&b| b == 0) {
+        let Some((nonce, seq, tag)) = Self::block_head(phys) else {
             return Ok(None);
-        }
-        let (head, body) = phys.split_at_mut(BLOCK_HEAD);
-        let seq = u64::from_le_bytes(
-            head[NONCE_LEN..NONCE_LEN + SEQ_LEN]
-                .try_into()
-                .unwrap_or_default(),
-        );
-        let aad = self.aad(block, seq);
-        let short = || io::Error::other("block header has the wrong length");
-        let nonce = Nonce::try_from(&head[..NONCE_LEN]).map_err(|_| short())?;
-        let tag = Tag::try_from(&head[NONCE_LEN + SEQ_LEN..]).map_err(|_| short())?;
+        };
+        let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| self.unauthentic(block))?;
+        let body = &mut phys[BLOCK_HEAD..];
         self.cipher
-            .decrypt_inout_detached(&nonce, &aad, body.into(), &tag)
-            .map_err(|_| {
-                auth_error(format!(
-                    "encrypted block {block} of {} failed authentication (tampered or damaged)",
-                    self.path.display()
-                ))
-            })?;
+            .open(nonce, &self.aad(block, seq), body, &tag)
+            .map_err(|_| self.unauthentic(block))?;
         Ok(Some((seq, body)))
+    }
+
+    /// Decrypts one physical block into `out` (PAGE bytes), leaving `phys` ciphertext;
+    /// `Ok(false)` for a never-written block. On failure `out` holds zeros.
+    fn open_block_into(&self, block: u64, phys: &[u8], out: &mut [u8]) -> io::Result<bool> {
+        let Some((nonce, seq, tag)) = Self::block_head(phys) else {
+            return Ok(false);
+        };
+        self.cipher
+            .open_into(nonce, &self.aad(block, seq), &phys[BLOCK_HEAD..], tag, out)
+            .map_err(|_| self.unauthentic(block))?;
+        Ok(true)
     }
 
     fn read_copy(&self, copy: usize) -> io::Result<CopyState> {
@@ -642,8 +643,7 @@ impl EncryptedBackend {
         let mut dek = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(dek.as_mut());
         let kek = how.secret.derive_kek(&salt, &how.kdf)?;
-        let cipher = Aes256GcmSiv::new_from_slice(dek.as_ref())
-            .map_err(|_| Error::InvalidInput("data key must be 32 bytes".into()))?;
+        let cipher = SivKey::new(&dek);
         let inner = EncInner {
             file,
             path: path.to_path_buf(),
@@ -722,8 +722,7 @@ impl EncryptedBackend {
         }
         let kek = how.secret.derive_kek(&slot.salt, &slot.params)?;
         let dek = unwrap_dek(&slot, &kek).ok_or(Error::PasswordMismatch)?;
-        let cipher = Aes256GcmSiv::new_from_slice(dek.as_ref())
-            .map_err(|_| Error::CorruptedData("data key has the wrong length".into()))?;
+        let cipher = SivKey::new(&dek);
         let rest = len - DATA_START;
         let blocks = if rest == 0 {
             0
@@ -839,21 +838,24 @@ thread_local! {
     /// The ciphertext buffer of page reads. A scan reads one page at a time, tens of
     /// thousands of them; allocating 4 KiB per read made glibc's allocator consolidate its
     /// free lists (full of a decoder's small frees) on every one, a measurable share of an
-    /// encrypted scan. It holds no plaintext between reads: each read zeroizes it.
+    /// encrypted scan. Whole pages are decrypted straight into redb's buffer, so this one
+    /// holds ciphertext only; a partial page is decrypted here and wiped after.
     static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` on a zeroed buffer of `len` bytes: the thread's reused one when `len` is small
-/// enough and the buffer is free, a fresh one otherwise.
+/// Runs `f` on a buffer of `len` bytes that `f` must fill before reading (its old bytes are
+/// ciphertext of earlier reads): the thread's reused one when `len` is small enough and the
+/// buffer is free, a fresh one otherwise.
 fn with_read_buffer<T>(len: usize, f: impl FnOnce(&mut [u8]) -> io::Result<T>) -> io::Result<T> {
     let mut f = Some(f);
     if len <= REUSED_READ_BUFFER {
         let reused = READ_BUFFER.try_with(|cell| {
             let mut buf = cell.try_borrow_mut().ok()?;
             let f = f.take()?;
-            buf.clear();
-            buf.resize(len, 0);
-            Some(f(&mut buf[..]))
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
+            Some(f(&mut buf[..len]))
         });
         if let Ok(Some(r)) = reused {
             return r;
@@ -904,15 +906,29 @@ impl redb::StorageBackend for EncryptedBackend {
             with_read_buffer((count * PHYS_BLOCK) as usize, |phys| {
                 read_at(&inner.file, phys, block_offset(first))?;
                 let mut result = Ok(());
+                let mut plain_left = false;
                 for (i, p) in phys.chunks_mut(PHYS_BLOCK as usize).enumerate() {
                     let k = first + i as u64;
                     let block_start = k * page;
                     let from = pos.max(block_start) - block_start;
                     let to = end.min(block_start + page) - block_start;
                     let n = (to - from) as usize;
-                    match inner.open_block(k, p) {
-                        Ok(Some((_, plain))) => out[written..written + n]
-                            .copy_from_slice(&plain[from as usize..to as usize]),
+                    let opened = if n == PAGE {
+                        // redb reads whole pages: decrypt into its buffer, no copy.
+                        inner
+                            .open_block_into(k, p, &mut out[written..written + n])
+                            .map(|some| some.then_some(()))
+                    } else {
+                        plain_left = true;
+                        inner.open_block(k, p).map(|some| {
+                            some.map(|(_, plain)| {
+                                out[written..written + n]
+                                    .copy_from_slice(&plain[from as usize..to as usize]);
+                            })
+                        })
+                    };
+                    match opened {
+                        Ok(Some(())) => {}
                         // redb reads only pages it wrote, so an all-zero block under a
                         // read is a block someone blanked: an all-zero block carries no
                         // tag, and returning zeros would hand redb a page it never wrote
@@ -933,7 +949,9 @@ impl redb::StorageBackend for EncryptedBackend {
                     written += n;
                 }
                 // The buffer outlives the call: leave no plaintext in it.
-                phys.zeroize();
+                if plain_left {
+                    phys.zeroize();
+                }
                 result
             })?;
         }

@@ -5,6 +5,7 @@
 //! ([`backend::EncryptedBackend`]); the data key is wrapped by a key-encryption key that
 //! comes from the password through Argon2id, or is the caller's raw 32-byte key.
 
+pub(crate) mod aead;
 pub(crate) mod backend;
 
 use std::fmt;
