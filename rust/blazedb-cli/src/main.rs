@@ -359,7 +359,21 @@ fn version_text(v: Option<SchemaVersion>) -> String {
     v.map_or("unset".to_string(), |v| v.to_string())
 }
 
+/// Puts SIGPIPE back to its default action. Rust starts programs with SIGPIPE ignored, so
+/// a write to a closed pipe (`blazedb export db issues | head`) fails with `BrokenPipe` and
+/// `println!` panics; with the default action the process ends quietly, as `cat` does.
+#[cfg(unix)]
+fn default_sigpipe() {
+    // SAFETY: `signal` with a valid signal number and `SIG_DFL` has no preconditions; this
+    // runs first thing in `main`, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() {
+    #[cfg(unix)]
+    default_sigpipe();
     std::panic::set_hook(Box::new(|info| {
         eprintln!("blazedb: internal error: {info}");
     }));

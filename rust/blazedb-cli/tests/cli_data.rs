@@ -6,6 +6,48 @@ use blazedb::{Database, Options, Value};
 use common::*;
 use predicates::prelude::*;
 
+/// `blazedb export … | head` closes the pipe early: the CLI must end quietly (killed by
+/// SIGPIPE, as `cat` is), not print an internal error about a panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("big.blazedb");
+    let db = Database::open(&db_path, Options::default()).unwrap();
+    let body = "x".repeat(200);
+    db.insert_many(
+        "notes",
+        (0..3000)
+            .map(|i| {
+                blazedb::Record::new()
+                    .with("n", i)
+                    .with("body", body.as_str())
+            })
+            .collect(),
+    )
+    .unwrap();
+    db.close().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_blazedb"))
+        .env_remove("BLAZEDB_PASSWORD")
+        .args(["--no-prompt", "export"])
+        .arg(&db_path)
+        .arg("notes")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 64];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    // The read end is closed here; ~700 KB of output remain to be written.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "stderr: {stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}
+
 #[test]
 fn export_and_import_json_ndjson_csv() {
     let dir = tempfile::tempdir().unwrap();
@@ -24,7 +66,7 @@ fn export_and_import_json_ndjson_csv() {
         if tagged {
             c.arg("--tagged");
         }
-        let j = json_out(&c.assert().success().get_output().stdout);
+        let j = ok_json(&mut c);
         assert_eq!(j["records"], 18, "{ext}");
         let target = dir.path().join(format!("imported-{ext}-{tagged}.blazedb"));
         let mut c = cli();
@@ -35,7 +77,7 @@ fn export_and_import_json_ndjson_csv() {
         if tagged {
             c.arg("--tagged");
         }
-        let j = json_out(&c.assert().success().get_output().stdout);
+        let j = ok_json(&mut c);
         assert_eq!(
             (j["records"].as_u64(), j["created"].as_bool()),
             (Some(18), Some(true))
@@ -59,15 +101,12 @@ fn export_and_import_json_ndjson_csv() {
         dst.close().unwrap();
     }
     // To standard output, filtered.
-    let out = cli()
-        .args(["export", "--format", "ndjson", "--where", "priority >= 4"])
-        .arg(&db)
-        .arg("bugs")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = ok_stdout(
+        cli()
+            .args(["export", "--format", "ndjson", "--where", "priority >= 4"])
+            .arg(&db)
+            .arg("bugs"),
+    );
     let lines: Vec<&str> = std::str::from_utf8(&out).unwrap().lines().collect();
     assert!(!lines.is_empty());
     for l in &lines {
@@ -218,18 +257,14 @@ fn query_filters_orders_and_pages() {
     let db = dir.path().join("t.blazedb");
     make_db(&db, false);
     let run = |args: &[&str]| -> serde_json::Value {
-        let out = cli()
-            .arg("query")
-            .arg("--json")
-            .arg(&db)
-            .arg("bugs")
-            .args(args)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        json_out(&out)
+        ok_json(
+            cli()
+                .arg("query")
+                .arg("--json")
+                .arg(&db)
+                .arg("bugs")
+                .args(args),
+        )
     };
     let all = run(&[]);
     assert_eq!(all.as_array().unwrap().len(), 18);
@@ -305,15 +340,7 @@ fn shell_runs_scripted_commands() {
     let db = dir.path().join("t.blazedb");
     make_db(&db, false);
     let script = "collections\nuse bugs\ncount status == \"open\"\nfind priority >= 5 order title limit 2\ninsert {\"title\": \"From the shell\", \"priority\": 9}\ncount priority == 9\nstats\nhealth\nexit\n";
-    let out = cli()
-        .arg("shell")
-        .arg(&db)
-        .write_stdin(script)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = ok_stdout(cli().arg("shell").arg(&db).write_stdin(script));
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("| bugs"), "{text}");
     assert!(text.contains("2 record(s)"), "{text}");

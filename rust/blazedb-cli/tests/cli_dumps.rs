@@ -14,29 +14,12 @@ fn dump_verify_restore_round_trip_lossless() {
     make_db(&db, false);
     let before = bytes(&db);
     let dump = dir.path().join("t.blazedump");
-    let out = cli()
-        .args(["dump", "--json"])
-        .arg(&db)
-        .arg(&dump)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let j = json_out(&out);
+    let j = ok_json(cli().args(["dump", "--json"]).arg(&db).arg(&dump));
     assert_eq!(j["records"], 21);
     assert_eq!(j["format"], "lossless");
     assert!(before == bytes(&db), "dump wrote to the database");
 
-    let out = cli()
-        .args(["verify", "--json"])
-        .arg(&dump)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_out(&out);
+    let v = ok_json(cli().args(["verify", "--json"]).arg(&dump));
     assert_eq!(v["ok"], true);
     assert_eq!(v["record_count"], 21);
     assert_eq!(v["hash_check"]["kind"], "exact");
@@ -87,14 +70,7 @@ fn upstream_format_dump_and_restore() {
         .arg(&dump)
         .assert()
         .success();
-    let out = cli()
-        .args(["verify", "--json"])
-        .arg(&dump)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = ok_stdout(cli().args(["verify", "--json"]).arg(&dump));
     assert_eq!(json_out(&out)["format"], "upstream-v1");
     let restored = dir.path().join("r.blazedb");
     cli()
@@ -133,27 +109,10 @@ fn every_upstream_fixture_restores_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     for (i, dump) in found.iter().enumerate() {
         let before = bytes(dump);
-        let out = cli()
-            .args(["verify", "--json"])
-            .arg(dump)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let v = json_out(&out);
+        let v = ok_json(cli().args(["verify", "--json"]).arg(dump));
         let n = v["record_count"].as_u64().unwrap();
         let target = dir.path().join(format!("f{i}.blazedb"));
-        let out = cli()
-            .args(["restore", "--json"])
-            .arg(dump)
-            .arg(&target)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let r = json_out(&out);
+        let r = ok_json(cli().args(["restore", "--json"]).arg(dump).arg(&target));
         assert_eq!(r["records"].as_u64().unwrap(), n, "{}", dump.display());
         assert_eq!(r["created"], true);
         let db = Database::open(&target, Options::default().read_only(true)).unwrap();
@@ -176,14 +135,7 @@ fn every_upstream_fixture_restores_through_the_cli() {
             assert_eq!(got.minor, sv["minor"].as_i64().unwrap());
         }
         db.close().unwrap();
-        let out = cli()
-            .args(["info", "--json"])
-            .arg(&target)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
+        let out = ok_stdout(cli().args(["info", "--json"]).arg(&target));
         assert_eq!(json_out(&out)["records"].as_u64().unwrap(), n);
         assert!(before == bytes(dump), "restore wrote to the fixture");
     }

@@ -11,15 +11,7 @@ fn info_and_stats_report_collections_as_json() {
     let db = dir.path().join("t.blazedb");
     make_db(&db, false);
     let before = bytes(&db);
-    let out = cli()
-        .args(["info", "--json"])
-        .arg(&db)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let j = json_out(&out);
+    let j = ok_json(cli().args(["info", "--json"]).arg(&db));
     assert_eq!(j["records"], 21);
     assert_eq!(j["soft_deleted"], 2);
     assert_eq!(j["encrypted"], false);
@@ -27,15 +19,7 @@ fn info_and_stats_report_collections_as_json() {
     assert_eq!(j["collections"][0]["records"], 18);
     assert_eq!(j["index_count"], 0);
     assert_eq!(j["health"]["status"], "OK");
-    let out = cli()
-        .args(["stats", "--json"])
-        .arg(&db)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let j = json_out(&out);
+    let j = ok_json(cli().args(["stats", "--json"]).arg(&db));
     assert!(j["storage"]["fragmented_bytes"].is_u64());
     assert!(j["cache"]["read_hits"].is_u64());
     assert_eq!(j["records"], 21);
@@ -62,15 +46,7 @@ fn doctor_never_writes_plain_or_encrypted() {
         make_db(&db, encrypted);
         let before = bytes(&db);
         let mut c = if encrypted { cli_pw(PASSWORD) } else { cli() };
-        let out = c
-            .args(["doctor", "--json"])
-            .arg(&db)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let j = json_out(&out);
+        let j = ok_json(c.args(["doctor", "--json"]).arg(&db));
         assert_eq!(j["healthy"], true, "{j}");
         let names: Vec<&str> = j["checks"]
             .as_array()
@@ -198,15 +174,7 @@ fn check_reports_ok_as_json() {
     let db = dir.path().join("c.blazedb");
     make_db(&db, false);
     let before = bytes(&db);
-    let out = cli()
-        .args(["check", "--json"])
-        .arg(&db)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let j = json_out(&out);
+    let j = ok_json(cli().args(["check", "--json"]).arg(&db));
     assert_eq!(j["ok"], true);
     assert_eq!(j["records_checked"], 23);
     assert_eq!(j["collections"][0]["tombstones_found"], 2);
@@ -260,14 +228,7 @@ fn info_and_stats_count_the_indexes() {
             .unwrap();
         d.close().unwrap();
     }
-    let out = cli()
-        .args(["info", "--json"])
-        .arg(&db)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = ok_stdout(cli().args(["info", "--json"]).arg(&db));
     assert_eq!(json_out(&out)["index_count"], 2);
     for cmd in ["info", "stats"] {
         cli()

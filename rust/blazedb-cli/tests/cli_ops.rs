@@ -13,16 +13,12 @@ fn backup_keeps_encryption_and_verifies() {
     make_db(&db, true);
     let before = bytes(&db);
     let backup = dir.path().join("e.backup.blazedb");
-    let out = cli_pw(PASSWORD)
-        .args(["backup", "--json"])
-        .arg(&db)
-        .arg(&backup)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let j = json_out(&out);
+    let j = ok_json(
+        cli_pw(PASSWORD)
+            .args(["backup", "--json"])
+            .arg(&db)
+            .arg(&backup),
+    );
     assert_eq!(
         (
             j["records"].as_u64(),
@@ -37,15 +33,11 @@ fn backup_keeps_encryption_and_verifies() {
     assert_eq!(b.count("bugs").unwrap(), 18);
     b.close().unwrap();
     let bb = bytes(&backup);
-    let out = cli_pw(PASSWORD)
-        .args(["verify-backup", "--json"])
-        .arg(&backup)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_out(&out);
+    let v = ok_json(
+        cli_pw(PASSWORD)
+            .args(["verify-backup", "--json"])
+            .arg(&backup),
+    );
     assert_eq!(v["ok"], true);
     assert_eq!(v["integrity"]["storage"]["status"], "passed");
     assert!(bb == bytes(&backup), "verify-backup wrote to the backup");
@@ -105,15 +97,7 @@ fn compact_reports_reclaimed_bytes() {
         db.delete_many("bugs", &ids[..2900]).unwrap();
         db.close().unwrap();
     }
-    let out = cli()
-        .args(["compact", "--json"])
-        .arg(&p)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let j = json_out(&out);
+    let j = ok_json(cli().args(["compact", "--json"]).arg(&p));
     assert!(j["bytes_reclaimed"].as_u64().unwrap() > 0, "{j}");
     assert!(j["bytes_after"].as_u64() < j["bytes_before"].as_u64());
     let db = Database::open(&p, Options::default().read_only(true)).unwrap();
@@ -136,14 +120,7 @@ fn schema_version_can_be_read_and_set() {
         .arg(&p)
         .assert()
         .success();
-    let out = cli()
-        .args(["schema", "--json"])
-        .arg(&p)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = ok_stdout(cli().args(["schema", "--json"]).arg(&p));
     assert_eq!(json_out(&out)["schema_version"]["minor"], 2);
     let before = bytes(&p);
     cli()
@@ -152,14 +129,7 @@ fn schema_version_can_be_read_and_set() {
         .assert()
         .code(2);
     assert!(before == bytes(&p), "the file changed");
-    let out = cli()
-        .args(["info", "--json"])
-        .arg(&p)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = ok_stdout(cli().args(["info", "--json"]).arg(&p));
     assert_eq!(json_out(&out)["schema_version"]["major"], 1);
 }
 
@@ -234,15 +204,11 @@ fn key_files_raw_hex_and_password() {
 #[test]
 fn demo_builds_a_sample_database() {
     let dir = tempfile::tempdir().unwrap();
-    let out = cli()
-        .args(["demo", "--json", "--issues", "120", "--dir"])
-        .arg(dir.path())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let j = json_out(&out);
+    let j = ok_json(
+        cli()
+            .args(["demo", "--json", "--issues", "120", "--dir"])
+            .arg(dir.path()),
+    );
     assert_eq!(j["backup_ok"], true);
     assert_eq!(j["integrity_ok"], true);
     let db = std::path::PathBuf::from(j["database"].as_str().unwrap());

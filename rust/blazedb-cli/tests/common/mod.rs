@@ -75,6 +75,16 @@ pub fn json_out(out: &[u8]) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(out)))
 }
 
+/// Runs `c`, asserts it succeeded, and returns its standard output.
+pub fn ok_stdout(c: &mut Command) -> Vec<u8> {
+    c.assert().success().get_output().stdout.clone()
+}
+
+/// Runs `c`, asserts it succeeded, and parses its standard output as JSON.
+pub fn ok_json(c: &mut Command) -> serde_json::Value {
+    json_out(&ok_stdout(c))
+}
+
 /// The shared fixtures folder (`../../../shared/fixtures`, or `$BLAZEDB_SHARED_DIR/fixtures`).
 pub fn fixtures() -> PathBuf {
     let shared = match std::env::var_os("BLAZEDB_SHARED_DIR") {
