@@ -236,6 +236,10 @@ def test_queries(db):
 def test_library_functions():
     assert b.default_collection() == "default"
     assert b.library_version()
+    # Time-ordered UUIDv7s, as inserts generate: version 7, ascending.
+    a, c = b.new_record_id(), b.new_record_id()
+    assert uuid.UUID(a).version == 7 and uuid.UUID(c).version == 7
+    assert uuid.UUID(a) < uuid.UUID(c)
 
 
 def op(kind, field, alias):

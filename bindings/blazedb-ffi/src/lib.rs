@@ -232,6 +232,13 @@ pub fn default_collection() -> String {
     blazedb::DEFAULT_COLLECTION.to_string()
 }
 
+/// A fresh record id of the kind inserts generate (a time-ordered UUIDv7), for bindings
+/// that must name a record's id before writing it (Swift's `upsertMany`).
+#[uniffi::export]
+pub fn new_record_id() -> String {
+    blazedb::new_id().to_string()
+}
+
 /// The version of the native library.
 #[uniffi::export]
 pub fn library_version() -> String {

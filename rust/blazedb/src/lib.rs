@@ -53,7 +53,7 @@ pub use query::{
     Strategy,
 };
 pub use record::{
-    CREATED_AT_FIELD, ID_FIELD, IS_DELETED_FIELD, PROJECT_FIELD, Record, UPDATED_AT_FIELD,
+    CREATED_AT_FIELD, ID_FIELD, IS_DELETED_FIELD, PROJECT_FIELD, Record, UPDATED_AT_FIELD, new_id,
 };
 pub use search::{MatchMode, SearchHit, SearchQuery};
 pub use transactions::{ReadTx, Transaction, WriteTx};

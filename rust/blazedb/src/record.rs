@@ -17,6 +17,14 @@ pub const PROJECT_FIELD: &str = "project";
 /// The field that marks a soft-deleted record (upstream keeps it visible in dumps).
 pub const IS_DELETED_FIELD: &str = "isDeleted";
 
+/// A fresh id of the kind BlazeDB gives a record inserted without one: a UUIDv7, whose
+/// leading 48 bits are the Unix time in milliseconds. Ids of successive inserts ascend, so
+/// new records append at the right edge of the records B-tree instead of splitting random
+/// leaves (`docs/design.md` §3); the cost is that an id reveals when it was made.
+pub fn new_id() -> Uuid {
+    Uuid::now_v7()
+}
+
 /// A document: field names to values, kept sorted by name.
 ///
 /// Sorting makes the encoding deterministic (the same record always encodes to the same

@@ -217,7 +217,7 @@ fn walk_page<T: ReadableTable<RecordKey, &'static [u8]>>(
 /// fresh UUIDv7. Anything else in `id` is refused rather than silently replaced.
 fn resolve_id(record: &Record) -> Result<Uuid> {
     match record.get(ID_FIELD) {
-        None | Some(Value::Null) => Ok(Uuid::now_v7()),
+        None | Some(Value::Null) => Ok(crate::record::new_id()),
         Some(Value::Uuid(u)) => Ok(*u),
         Some(Value::String(s)) => Uuid::parse_str(s).map_err(|_| Error::InvalidField {
             field: ID_FIELD.into(),

@@ -136,7 +136,8 @@ extension BlazeDBClient {
     /// transaction; returns, for each, whether it inserted and its id.
     public func upsertMany(_ records: [BlazeDataRecord]) async throws -> [(wasInsert: Bool, id: UUID)] {
         let batch = try records.map { r -> (id: UUID, record: [String: BlazeValue]) in
-            let id = r.storage["id"]?.uuidValue ?? UUID()
+            // A time-ordered id from the core, as inserts get (docs/design.md §3).
+            let id = r.storage["id"]?.uuidValue ?? UUID(uuidString: newRecordId()) ?? UUID()
             var r = r
             r.storage["id"] = .uuid(id)
             return (id, try r.toFFI())

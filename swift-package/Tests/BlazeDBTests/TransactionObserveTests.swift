@@ -170,6 +170,18 @@ final class NotImplementedTests: BlazeTestCase {
 }
 
 final class AsyncTests: BlazeTestCase {
+    func testUpsertManyGivesTimeOrderedIdsLikeInserts() async throws {
+        let db = try makeDB()
+        let inserted = try await db.upsertMany([BlazeDataRecord([:]), BlazeDataRecord(["a": .int(1)])])
+        let ids = inserted.map(\.id)
+        XCTAssertEqual(inserted.map(\.wasInsert), [true, true])
+        // UUIDv7: version nibble 7, and the later id sorts after the earlier one.
+        XCTAssertEqual(ids.map { Array($0.uuidString)[14] }, ["7", "7"])
+        XCTAssertLessThan(ids[0].uuidString, ids[1].uuidString)
+        let stored = try await db.fetch(id: ids[1])
+        XCTAssertEqual(stored?.storage["a"], .int(1))
+    }
+
     func testAsyncCRUD() async throws {
         let db = try makeDB()
         let id = try await db.insert(BlazeDataRecord(["a": .int(1)]))
