@@ -561,6 +561,51 @@ fn collections_table(stats: &ops::Stats) -> String {
     )
 }
 
+/// Where the file's pages go: each collection's records and each of its indexes, with how
+/// full their pages are (stored bytes over page bytes).
+fn space_table(stats: &ops::Stats) -> String {
+    let fill = |stored: u64, pages: u64| {
+        if pages == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.0}%", stored as f64 * 100.0 / pages as f64)
+        }
+    };
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for c in &stats.collections {
+        rows.push(vec![
+            c.name.clone(),
+            "records".into(),
+            (c.records + c.soft_deleted).to_string(),
+            mib(c.stored_bytes),
+            mib(c.page_bytes),
+            fill(c.stored_bytes, c.page_bytes),
+        ]);
+        for i in &c.indexes {
+            rows.push(vec![
+                c.name.clone(),
+                format!("index {} ({})", i.name, i.kind),
+                i.entries.to_string(),
+                mib(i.stored_bytes),
+                mib(i.page_bytes),
+                fill(i.stored_bytes, i.page_bytes),
+            ]);
+        }
+    }
+    table::render(
+        &[
+            "collection".into(),
+            "tree".into(),
+            "entries".into(),
+            "stored".into(),
+            "in pages".into(),
+            "fill".into(),
+        ],
+        &rows,
+        40,
+    )
+}
+
 fn info(ctx: &Ctx, path: &Path) -> CliResult {
     let o = open_existing(path, ro().read_only(true), &ctx.src)?;
     let stats = o.db.stats();
@@ -664,7 +709,7 @@ fn stats(ctx: &Ctx, path: &Path) -> CliResult {
     );
     println!("Schema version:   {}", version_text(stats.schema_version));
     if !stats.collections.is_empty() {
-        print!("{}", collections_table(&stats));
+        print!("{}", space_table(&stats));
     }
     Ok(exit::OK)
 }

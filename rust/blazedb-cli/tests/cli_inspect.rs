@@ -238,4 +238,18 @@ fn info_and_stats_count_the_indexes() {
             .success()
             .stdout(predicate::str::is_match(r"Indexes: +2\n").unwrap());
     }
+    // stats lists each tree with its entries and how full its pages are.
+    cli()
+        .arg("stats")
+        .arg(&db)
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"\| bugs +\| index status \(btree\) +\| 18 +\|").unwrap())
+        .stdout(predicate::str::is_match(r"\| bugs +\| records +\| 20 +\|").unwrap())
+        .stdout(predicate::str::contains("| fill |"));
+    let j = ok_json(cli().args(["stats", "--json"]).arg(&db));
+    let ix = &j["collections"][0]["indexes"];
+    assert_eq!(ix[0]["name"], "status");
+    assert_eq!(ix[1]["kind"], "btree");
+    assert!(ix[0]["page_bytes"].as_u64() >= ix[0]["stored_bytes"].as_u64());
 }

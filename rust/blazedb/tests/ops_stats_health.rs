@@ -40,6 +40,38 @@ fn stats_count_records_per_collection_and_measure_space() {
     assert!(s.storage.allocated_pages.unwrap() > 0);
     assert_eq!((s.index_count, s.indexes_supported), (3, true));
     assert_eq!(s.schema_version, None);
+    // Each tree's space: its entries, what it stores, and the pages that holds.
+    let spaces: Vec<_> = s
+        .collections
+        .iter()
+        .flat_map(|c| {
+            c.indexes
+                .iter()
+                .map(move |i| (c.name.as_str(), i.name.as_str(), i.kind.as_str(), i.entries))
+        })
+        .collect();
+    assert_eq!(
+        spaces,
+        vec![
+            // The soft-deleted record is not indexed.
+            ("bugs", "i", "btree", 4999),
+            ("users", "fts:pad", "fulltext", spaces[1].3),
+            ("users", "i", "unique", 7),
+        ]
+    );
+    assert!(
+        spaces[1].3 > 7,
+        "a full-text index has posting and per-record entries"
+    );
+    for c in &s.collections {
+        assert!(c.page_bytes >= c.stored_bytes && c.page_bytes > 0);
+        for i in &c.indexes {
+            assert!(
+                i.stored_bytes > 0 && i.page_bytes >= i.stored_bytes,
+                "{i:?}"
+            );
+        }
+    }
 
     // Deleting most records leaves free pages: fragmentation rises, compact gives them back.
     db.delete_many("bugs", &ids[..4500]).unwrap();

@@ -68,7 +68,8 @@ pub(crate) struct IndexDef {
     pub(crate) kind: IndexKind,
 }
 
-fn kind_name(k: IndexKind) -> &'static str {
+/// The kind's name as stored in an index definition (and shown by `stats`).
+pub(crate) fn kind_name(k: IndexKind) -> &'static str {
     match k {
         IndexKind::BTree => "btree",
         IndexKind::Unique => "unique",

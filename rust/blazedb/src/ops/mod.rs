@@ -45,7 +45,7 @@ pub use schema::{
     META_SCHEMA_VERSION, Migration, MigrationPlan, MigrationResult, Migrations, PlannedStep,
     open_expecting,
 };
-pub use stats::{CacheStats, CollectionCount, CollectionStats, Stats, StorageStats};
+pub use stats::{CacheStats, CollectionCount, CollectionStats, IndexSpace, Stats, StorageStats};
 
 /// Whether the file at `path` starts like an encrypted BlazeDB file (its key-slot magic),
 /// so a tool knows to ask for a password before it opens it. Reads 8 bytes; `false` for a

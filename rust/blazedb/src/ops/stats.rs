@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::SchemaVersion;
 use crate::db::Database;
 use crate::engine::catalog::{self, CollectionInfo};
+use crate::engine::indexes::{INDEXES, entries_def, kind_name};
 use crate::engine::{COLLECTIONS, RecordKey, records_table_name};
 use crate::error::Result;
 
@@ -59,6 +60,29 @@ pub struct CollectionStats {
     pub stored_bytes: u64,
     /// B-tree pages the collection uses (leaf and branch).
     pub pages: u64,
+    /// Bytes of those pages: stored bytes, branch keys, and the unused space inside them.
+    pub page_bytes: u64,
+    /// The collection's indexes, in name order, with the space each takes.
+    pub indexes: Vec<IndexSpace>,
+}
+
+/// One index's space in the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IndexSpace {
+    /// The index's name.
+    pub name: String,
+    /// `btree`, `unique` or `fulltext`.
+    pub kind: String,
+    /// Entries (B-tree indexes: one per record it covers, plus uuid aliases; full-text: one
+    /// per distinct word of each record, plus per-record and per-word entries).
+    pub entries: u64,
+    /// Bytes of its keys and values.
+    pub stored_bytes: u64,
+    /// Bytes of the pages its B-tree occupies. `stored_bytes / page_bytes` is how full
+    /// those pages are: entries that land in the middle of the tree (an index on a field
+    /// with few distinct values, full-text postings) leave pages about half full, which
+    /// compaction does not change (it moves pages, it does not repack them).
+    pub page_bytes: u64,
 }
 
 /// Space use inside the file, from redb.
@@ -123,6 +147,12 @@ pub struct CollectionCount {
     pub soft_deleted: u64,
 }
 
+/// Bytes of a table's pages: what it stores, its branch keys and the space its pages leave
+/// unused (redb counts every byte of a table's pages in exactly one of the three).
+fn page_bytes(s: &redb::TableStats) -> u64 {
+    s.stored_bytes() + s.metadata_bytes() + s.fragmented_bytes()
+}
+
 pub(crate) fn records_def(name: &str) -> TableDefinition<'_, RecordKey, &'static [u8]> {
     TableDefinition::new(name)
 }
@@ -153,20 +183,45 @@ impl Database {
         let raw = snap.raw()?;
         let mut collections = Vec::new();
         let mut index_count = 0u64;
+        let index_defs = match raw.open_table(INDEXES) {
+            Ok(t) => Some(t),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
         for (name, info) in read_catalog(raw)? {
-            index_count += snap.indexes(&name)?.len() as u64;
             let table_name = records_table_name(info.id);
             let (stored, ts) = match raw.open_table(records_def(&table_name)) {
                 Ok(t) => (t.len()?, Some(t.stats()?)),
                 Err(redb::TableError::TableDoesNotExist(_)) => (0, None),
                 Err(e) => return Err(e.into()),
             };
+            let mut indexes = Vec::new();
+            for def in match &index_defs {
+                Some(t) => crate::engine::indexes::list(t, info.id)?,
+                None => Vec::new(),
+            } {
+                let (entries, space) = match raw.open_table(entries_def(&def.table_name())) {
+                    Ok(t) => (t.len()?, Some(t.stats()?)),
+                    Err(redb::TableError::TableDoesNotExist(_)) => (0, None),
+                    Err(e) => return Err(e.into()),
+                };
+                indexes.push(IndexSpace {
+                    name: def.name.clone(),
+                    kind: kind_name(def.kind).to_string(),
+                    entries,
+                    stored_bytes: space.as_ref().map_or(0, |s| s.stored_bytes()),
+                    page_bytes: space.as_ref().map_or(0, page_bytes),
+                });
+            }
+            index_count += indexes.len() as u64;
             collections.push(CollectionStats {
                 name,
                 records: stored.saturating_sub(info.soft_deleted),
                 soft_deleted: info.soft_deleted,
                 stored_bytes: ts.as_ref().map_or(0, |s| s.stored_bytes()),
                 pages: ts.as_ref().map_or(0, |s| s.leaf_pages() + s.branch_pages()),
+                page_bytes: ts.as_ref().map_or(0, page_bytes),
+                indexes,
             });
         }
         let schema_version = super::schema::read_version(raw)?;
