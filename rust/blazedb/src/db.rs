@@ -751,7 +751,11 @@ fn init_format(db: &redb::Database, two_phase: bool) -> Result<()> {
     {
         let rtxn = redb::ReadableDatabase::begin_read(db)?;
         match rtxn.open_table(META) {
-            Ok(t) => return check_format_value(t.get(META_FORMAT)?.map(|v| v.value().to_vec())),
+            Ok(t) => {
+                check_format_value(t.get(META_FORMAT)?.map(|v| v.value().to_vec()))?;
+                drop((t, rtxn));
+                return rebuild_stale_full_text(db, two_phase);
+            }
             Err(redb::TableError::TableDoesNotExist(_)) => {
                 if rtxn.list_tables()?.next().is_some() {
                     return Err(Error::InvalidData(
@@ -768,6 +772,63 @@ fn init_format(db: &redb::Database, two_phase: bool) -> Result<()> {
         let mut meta = txn.open_table(META)?;
         meta.insert(META_FORMAT, FORMAT_VERSION.to_le_bytes().as_slice())?;
         drop(txn.open_table(crate::engine::COLLECTIONS)?);
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// Rebuilds, in one write transaction, every full-text index whose postings another
+/// tokenizer version wrote (`fts::TOKENIZER_VERSION`). Such an index can be neither queried
+/// nor maintained, so without this a tokenizer change would make every write to its
+/// collection fail until someone dropped and re-created the index. When nothing is stale,
+/// this costs one read per full-text index and writes nothing. A read-only handle cannot
+/// rebuild: its searches on a stale index fail with `CorruptedData` saying so.
+fn rebuild_stale_full_text(db: &redb::Database, two_phase: bool) -> Result<()> {
+    use crate::engine::indexes::{INDEXES, IndexDef, entries_def};
+    use crate::engine::{fts, records_def, records_table_name};
+    use crate::index::IndexKind;
+    let stale: Vec<(u64, IndexDef)> = {
+        let rtxn = redb::ReadableDatabase::begin_read(db)?;
+        let defs = match rtxn.open_table(INDEXES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for item in redb::ReadableTable::iter(&defs)? {
+            let (k, v) = item?;
+            let (cid, name) = k.value();
+            let def = IndexDef::decode(name, v.value())?;
+            if def.kind != IndexKind::FullText {
+                continue;
+            }
+            let entries = match rtxn.open_table(entries_def(&def.table_name())) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if fts::needs_rebuild(&entries)? {
+                out.push((cid, def));
+            }
+        }
+        out
+    };
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let mut txn = db.begin_write()?;
+    txn.set_two_phase_commit(two_phase);
+    for (cid, def) in &stale {
+        let name = def.table_name();
+        txn.delete_table(entries_def(&name))?;
+        let mut entries = txn.open_table(entries_def(&name))?;
+        let records = txn.open_table(records_def(&records_table_name(*cid)))?;
+        let mut b = fts::Builder::new(&mut entries, &def.fields)?;
+        crate::query::scan(&records, None, |k, r| {
+            b.insert(Uuid::from_u128(k), &r)?;
+            Ok(true)
+        })?;
+        b.finish()?;
     }
     txn.commit()?;
     Ok(())

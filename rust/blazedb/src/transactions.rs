@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::{ArcMutexGuard, Mutex, RawMutex, RwLock};
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table};
 use uuid::Uuid;
 
 use crate::engine::catalog::{self, CollectionInfo};
@@ -26,7 +26,7 @@ use crate::engine::encoding::{
 };
 use crate::engine::indexes::{self, INDEXES, IndexDef, IndexTable, MAX_INDEX_FIELDS};
 use crate::engine::names::validate_name;
-use crate::engine::{COLLECTIONS, RecordKey, records_table_name};
+use crate::engine::{COLLECTIONS, RecordKey, records_def, records_table_name};
 use crate::error::{Error, Result};
 use crate::feed::{Change, ChangeKind, Feed};
 use crate::index::{IndexInfo, IndexKind, IndexSpec};
@@ -129,10 +129,6 @@ fn empty_defs() -> Arc<[IndexDef]> {
 
 fn key(id: Uuid) -> RecordKey {
     id.as_u128()
-}
-
-fn records_def(name: &str) -> TableDefinition<'_, RecordKey, &'static [u8]> {
-    TableDefinition::new(name)
 }
 
 /// Reads one stored record, tombstones included.

@@ -213,3 +213,80 @@ fn encrypted_postings_are_not_readable_on_disk() {
         );
     }
 }
+
+/// Sets the tokenizer version in the statistics entry of every full-text index table of
+/// a closed plaintext file, as a build with other tokenizer rules would have written it.
+fn mark_tokenizer_version(path: &std::path::Path, version: u32) -> usize {
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+    let db = redb::Database::create(path).unwrap();
+    let names: Vec<String> = db
+        .begin_read()
+        .unwrap()
+        .list_tables()
+        .unwrap()
+        .map(|h| h.name().to_string())
+        .filter(|n| n.starts_with("blazedb.index."))
+        .collect();
+    let w = db.begin_write().unwrap();
+    let mut marked = 0;
+    for name in &names {
+        let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(name);
+        let mut t = w.open_table(def).unwrap();
+        // The statistics entry: key [0x03], value version (u32 LE) ‖ docs ‖ tokens.
+        let stats = t
+            .get([0x03u8].as_slice())
+            .unwrap()
+            .map(|v| v.value().to_vec());
+        if let Some(mut v) = stats.filter(|v| v.len() == 20) {
+            v[..4].copy_from_slice(&version.to_le_bytes());
+            t.insert([0x03u8].as_slice(), v.as_slice()).unwrap();
+            marked += 1;
+        }
+    }
+    w.commit().unwrap();
+    marked
+}
+
+#[test]
+fn an_index_of_another_tokenizer_version_is_rebuilt_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.blazedb");
+    let db = open(&dir);
+    db.create_index("notes", IndexSpec::full_text(["title", "body"]))
+        .unwrap();
+    let a = db
+        .insert("notes", note("Crash on launch", "the app dies", "open"))
+        .unwrap();
+    let b = db
+        .insert("notes", note("Sync", "crash while syncing", "open"))
+        .unwrap();
+    db.close().unwrap();
+    assert_eq!(mark_tokenizer_version(&path, 999), 1);
+
+    // Read-only, nothing can be rebuilt: the search says what is wrong.
+    let ro = Database::open(&path, Options::default().read_only(true)).unwrap();
+    let e = ro.search(&SearchQuery::new("notes", "crash")).unwrap_err();
+    assert!(
+        matches!(e, Error::CorruptedData(ref m) if m.contains("tokenizer version 999")),
+        "{e:?}"
+    );
+    ro.close().unwrap();
+
+    // A writable open rebuilds it from the records: searches and writes work again.
+    let db = Database::open(&path, Options::default().stamp_fields(false)).unwrap();
+    let mut found = hits(&db, SearchQuery::new("notes", "crash"));
+    found.sort();
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(found, want);
+    let c = db
+        .insert("notes", note("Crash report", "", "open"))
+        .unwrap();
+    assert!(hits(&db, SearchQuery::new("notes", "report")) == vec![c]);
+    assert_consistent(&db);
+    db.close().unwrap();
+    // Rebuilt once: the next open keeps the index as it is.
+    let db = Database::open(&path, Options::default()).unwrap();
+    assert_eq!(hits(&db, SearchQuery::new("notes", "report")), vec![c]);
+    db.close().unwrap();
+}

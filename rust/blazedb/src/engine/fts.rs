@@ -333,7 +333,7 @@ fn decode_stats(v: &[u8]) -> Result<(u32, Stats)> {
 fn version_error(found: u32) -> Error {
     Error::corrupted(format!(
         "full-text index was built by tokenizer version {found}; this build uses version \
-         {TOKENIZER_VERSION}: rebuild the index"
+         {TOKENIZER_VERSION}: opening the database for writing rebuilds it"
     ))
 }
 
@@ -353,7 +353,8 @@ pub(crate) fn stats<T: ReadableTable<&'static [u8], &'static [u8]>>(table: &T) -
 }
 
 /// Whether the index was built by another tokenizer version and must be rebuilt before
-/// [`maintain`] or [`search`] will use it.
+/// [`maintain`] or [`search`] will use it (a writable open does that: `db.rs`,
+/// `rebuild_stale_full_text`).
 pub(crate) fn needs_rebuild<T: ReadableTable<&'static [u8], &'static [u8]>>(
     table: &T,
 ) -> Result<bool> {

@@ -32,6 +32,11 @@ pub(crate) fn records_table_name(collection_id: u64) -> String {
     format!("blazedb.records.{collection_id}")
 }
 
+/// The definition of the table named by [`records_table_name`].
+pub(crate) fn records_def(name: &str) -> redb::TableDefinition<'_, RecordKey, &'static [u8]> {
+    redb::TableDefinition::new(name)
+}
+
 /// Record keys: the UUID's 16 bytes read big-endian, so key order is the UUID's byte order,
 /// which is also the order of its canonical string.
 pub(crate) type RecordKey = u128;

@@ -18,13 +18,14 @@ use std::time::Instant;
 use redb::{ReadableTable, ReadableTableMetadata};
 use serde::Serialize;
 
-use super::stats::{CollectionCount, read_catalog, records_def};
+use super::stats::{CollectionCount, read_catalog};
 use super::{
     IntegrityReport, RemoveOnDrop, SchemaVersion, check_file, publish_no_clobber, temp_sibling,
 };
 use crate::crypto::Secret;
 use crate::db::Database;
 use crate::engine::catalog::{self, CollectionInfo};
+use crate::engine::records_def;
 use crate::engine::{META, META_FORMAT, RecordKey, records_table_name};
 use crate::error::{Error, Result};
 use crate::index::{IndexInfo, IndexKind, IndexSpec};

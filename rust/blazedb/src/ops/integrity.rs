@@ -24,10 +24,10 @@ use redb::{MultimapTableHandle, ReadableTable, ReadableTableMetadata, TableHandl
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::stats::records_def;
 use crate::db::Database;
 use crate::engine::catalog::CollectionInfo;
 use crate::engine::encoding::{FLAG_SOFT_DELETED, decode_record};
+use crate::engine::records_def;
 use crate::engine::{COLLECTIONS, FORMAT_VERSION, META, META_FORMAT, META_NEXT_COLLECTION};
 use crate::error::{Error, Result};
 use crate::options::Options;
@@ -484,7 +484,8 @@ fn check_indexes(
                 let problems = if def.kind == crate::index::IndexKind::FullText {
                     if crate::engine::fts::needs_rebuild(&t)? {
                         report.warn(format!(
-                            "index {label} was built by another tokenizer version: drop and re-create it"
+                            "index {label} was built by another tokenizer version: \
+                             opening the database for writing rebuilds it"
                         ));
                         continue;
                     }

@@ -1,13 +1,13 @@
 //! Database statistics: records per collection, file size, fragmentation, cache hit rate.
 
-use redb::{ReadableTableMetadata, TableDefinition};
+use redb::ReadableTableMetadata;
 use serde::Serialize;
 
 use super::SchemaVersion;
 use crate::db::Database;
 use crate::engine::catalog::{self, CollectionInfo};
 use crate::engine::indexes::{INDEXES, entries_def, kind_name};
-use crate::engine::{COLLECTIONS, RecordKey, records_table_name};
+use crate::engine::{COLLECTIONS, records_def, records_table_name};
 use crate::error::Result;
 
 /// redb's page size (BlazeDB never changes it).
@@ -151,10 +151,6 @@ pub struct CollectionCount {
 /// unused (redb counts every byte of a table's pages in exactly one of the three).
 fn page_bytes(s: &redb::TableStats) -> u64 {
     s.stored_bytes() + s.metadata_bytes() + s.fragmented_bytes()
-}
-
-pub(crate) fn records_def(name: &str) -> TableDefinition<'_, RecordKey, &'static [u8]> {
-    TableDefinition::new(name)
 }
 
 /// The catalog as of one snapshot.
