@@ -10,6 +10,8 @@
 //! Key material lives inside aws-lc's `EVP_AEAD_CTX`, which aws-lc wipes when it frees it
 //! (`OPENSSL_free` cleanses); tags are compared in constant time (`CRYPTO_memcmp`).
 
+use std::io;
+
 use aws_lc_rs::aead::{AES_256_GCM_SIV, Aad, LessSafeKey, Nonce, UnboundKey};
 
 /// Nonce length in bytes.
@@ -27,24 +29,29 @@ pub(crate) struct SivKey(LessSafeKey);
 pub(crate) struct Unauthentic;
 
 impl SivKey {
-    /// A key from its 32 bytes.
-    pub(crate) fn new(key: &[u8; 32]) -> Self {
-        // aws-lc refuses only keys of the wrong length, which the type rules out.
+    /// A key from its 32 bytes. aws-lc refuses only keys of another length, which the type
+    /// rules out; its refusal is still an error here, never a panic inside a commit.
+    pub(crate) fn new(key: &[u8; 32]) -> io::Result<Self> {
         let unbound = UnboundKey::new(&AES_256_GCM_SIV, key)
-            .unwrap_or_else(|_| unreachable!("AES-256 takes a 32-byte key"));
-        SivKey(LessSafeKey::new(unbound))
+            .map_err(|_| io::Error::other("aws-lc refused an AES-256-GCM-SIV key"))?;
+        Ok(SivKey(LessSafeKey::new(unbound)))
     }
 
-    /// Encrypts `buf` in place and returns its tag.
-    pub(crate) fn seal(&self, nonce: [u8; NONCE_LEN], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
+    /// Encrypts `buf` in place and returns its tag. aws-lc fails only for inputs beyond
+    /// GCM-SIV's limit (2^36 bytes), far above a block or a key.
+    pub(crate) fn seal(
+        &self,
+        nonce: [u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> io::Result<[u8; TAG_LEN]> {
         let tag = self
             .0
             .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), buf)
-            // Sealing fails only for inputs longer than GCM-SIV allows (2^36 bytes).
-            .unwrap_or_else(|_| unreachable!("a block or a key is far below GCM-SIV's limit"));
+            .map_err(|_| io::Error::other("AES-256-GCM-SIV encryption failed"))?;
         let mut out = [0u8; TAG_LEN];
         out.copy_from_slice(tag.as_ref());
-        out
+        Ok(out)
     }
 
     /// Decrypts `buf` in place after checking `tag`.
@@ -136,9 +143,9 @@ mod tests {
             let key: [u8; 32] = hex(key).try_into().unwrap();
             let nonce: [u8; 12] = hex(nonce).try_into().unwrap();
             let (aad, plain, sealed) = (hex(aad), hex(plain), hex(sealed));
-            let k = SivKey::new(&key);
+            let k = SivKey::new(&key).unwrap();
             let mut buf = plain.clone();
-            let tag = k.seal(nonce, &aad, &mut buf);
+            let tag = k.seal(nonce, &aad, &mut buf).unwrap();
             assert_eq!([buf.as_slice(), tag.as_slice()].concat(), sealed);
             let (ct, t) = sealed.split_at(plain.len());
             let mut back = ct.to_vec();
@@ -166,13 +173,13 @@ mod tests {
                 rng.fill_bytes(b);
             }
             let theirs = aes_gcm_siv::Aes256GcmSiv::new_from_slice(&key).unwrap();
-            let ours = SivKey::new(&key);
+            let ours = SivKey::new(&key).unwrap();
             let mut a = plain.clone();
             let tag_a = theirs
                 .encrypt_inout_detached(&nonce.into(), &aad, a.as_mut_slice().into())
                 .unwrap();
             let mut b = plain.clone();
-            let tag_b = ours.seal(nonce, &aad, &mut b);
+            let tag_b = ours.seal(nonce, &aad, &mut b).unwrap();
             assert_eq!(
                 (a.as_slice(), tag_a.as_slice()),
                 (b.as_slice(), tag_b.as_slice())
@@ -189,10 +196,10 @@ mod tests {
 
     #[test]
     fn any_change_fails_and_leaves_no_plaintext() {
-        let k = SivKey::new(&[9u8; 32]);
+        let k = SivKey::new(&[9u8; 32]).unwrap();
         let plain = vec![0x5au8; 4096];
         let mut ct = plain.clone();
-        let tag = k.seal([1u8; 12], b"aad", &mut ct);
+        let tag = k.seal([1u8; 12], b"aad", &mut ct).unwrap();
         let mut out = vec![0u8; 4096];
         k.open_into([1u8; 12], b"aad", &ct, &tag, &mut out).unwrap();
         assert_eq!(out, plain);
@@ -210,6 +217,7 @@ mod tests {
         assert!(k.open_into([1u8; 12], b"aax", &ct, &tag, &mut out).is_err());
         assert!(
             SivKey::new(&[8u8; 32])
+                .unwrap()
                 .open([1u8; 12], b"aad", &mut ct.clone(), &tag)
                 .is_err()
         );

@@ -196,7 +196,7 @@ fn build_slot(
     // The wrapped data key authenticates every field before it (source, state, seq, file
     // id, salt, KDF cost): change one and the key no longer unwraps.
     let mut dek = Zeroizing::new(*ks.dek);
-    let tag = SivKey::new(&ks.kek).seal(nonce, &b[..SLOT_FIELDS_END], dek.as_mut());
+    let tag = SivKey::new(&ks.kek)?.seal(nonce, &b[..SLOT_FIELDS_END], dek.as_mut())?;
     b[80..112].copy_from_slice(dek.as_ref());
     b[112..128].copy_from_slice(&tag);
     let sum = Sha256::digest(&b[..SLOT_SUM_START]);
@@ -209,6 +209,7 @@ fn unwrap_dek(slot: &Slot, kek: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
     dek.copy_from_slice(&slot.wrapped[..32]);
     // aws-lc compares tags in constant time: this is the key check.
     SivKey::new(kek)
+        .ok()?
         .open(slot.nonce, &slot.fields, dek.as_mut(), &slot.wrapped[32..])
         .ok()?;
     Some(dek)
@@ -310,7 +311,7 @@ impl EncInner {
         head[..NONCE_LEN].copy_from_slice(&nonce);
         head[NONCE_LEN..NONCE_LEN + SEQ_LEN].copy_from_slice(&seq.to_le_bytes());
         body.copy_from_slice(plain);
-        let tag = self.cipher.seal(nonce, &self.aad(block, seq), body);
+        let tag = self.cipher.seal(nonce, &self.aad(block, seq), body)?;
         head[NONCE_LEN + SEQ_LEN..].copy_from_slice(&tag);
         Ok(())
     }
@@ -643,7 +644,7 @@ impl EncryptedBackend {
         let mut dek = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(dek.as_mut());
         let kek = how.secret.derive_kek(&salt, &how.kdf)?;
-        let cipher = SivKey::new(&dek);
+        let cipher = SivKey::new(&dek)?;
         let inner = EncInner {
             file,
             path: path.to_path_buf(),
@@ -722,7 +723,7 @@ impl EncryptedBackend {
         }
         let kek = how.secret.derive_kek(&slot.salt, &slot.params)?;
         let dek = unwrap_dek(&slot, &kek).ok_or(Error::PasswordMismatch)?;
-        let cipher = SivKey::new(&dek);
+        let cipher = SivKey::new(&dek)?;
         let rest = len - DATA_START;
         let blocks = if rest == 0 {
             0
