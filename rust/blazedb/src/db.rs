@@ -823,12 +823,7 @@ fn rebuild_stale_full_text(db: &redb::Database, two_phase: bool) -> Result<()> {
         txn.delete_table(entries_def(&name))?;
         let mut entries = txn.open_table(entries_def(&name))?;
         let records = txn.open_table(records_def(&records_table_name(*cid)))?;
-        let mut b = fts::Builder::new(&mut entries, &def.fields)?;
-        crate::query::scan(&records, None, |k, r| {
-            b.insert(Uuid::from_u128(k), &r)?;
-            Ok(true)
-        })?;
-        b.finish()?;
+        fts::build_from_records(&mut entries, &def.fields, &records)?;
     }
     txn.commit()?;
     Ok(())

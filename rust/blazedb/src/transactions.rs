@@ -1536,13 +1536,7 @@ impl WriteTx {
             let t = tx.records_of(cid)?;
             let mut entries = tx.index_table(&def)?;
             if kind == IndexKind::FullText {
-                // One builder for the whole build: statistics are written once.
-                let mut b = crate::engine::fts::Builder::new(&mut entries, &def.fields)?;
-                crate::query::scan(&t, None, |k, r| {
-                    b.insert(Uuid::from_u128(k), &r)?;
-                    Ok(true)
-                })?;
-                b.finish()?;
+                crate::engine::fts::build_from_records(&mut entries, &def.fields, &t)?;
             } else {
                 let mut deltas = indexes::CountDeltas::new();
                 crate::query::scan(&t, None, |k, r| {

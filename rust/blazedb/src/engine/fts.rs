@@ -617,6 +617,22 @@ impl<'a, 'txn> Builder<'a, 'txn> {
     }
 }
 
+/// Builds an index over the live records of a collection's records table into `table`,
+/// with one [`Builder`], so the statistics are written once. Serves `create_index` and the
+/// rebuild of a stale index at open, both into an empty table.
+pub(crate) fn build_from_records<T: ReadableTable<crate::engine::RecordKey, &'static [u8]>>(
+    table: &mut IndexTable<'_>,
+    fields: &[String],
+    records: &T,
+) -> Result<()> {
+    let mut b = Builder::new(table, fields)?;
+    crate::query::scan(records, None, |k, r| {
+        b.insert(Uuid::from_u128(k), &r)?;
+        Ok(true)
+    })?;
+    b.finish()
+}
+
 /// Builds an index over `records` into an empty table (a rebuild drops and recreates the
 /// table first). Refuses a table that is not empty, since inserting into a populated index
 /// would double-count.
