@@ -1,13 +1,15 @@
 //! Database statistics: records per collection, file size, fragmentation, cache hit rate.
 
-use redb::ReadableTableMetadata;
+use std::collections::HashMap;
+
+use redb::{ReadableTableMetadata, TableHandle};
 use serde::Serialize;
 
 use super::SchemaVersion;
 use crate::db::Database;
 use crate::engine::catalog::{self, CollectionInfo};
-use crate::engine::indexes::{INDEXES, entries_def, kind_name};
-use crate::engine::{COLLECTIONS, records_def, records_table_name};
+use crate::engine::indexes::{INDEXES, kind_name};
+use crate::engine::{COLLECTIONS, records_table_name};
 use crate::error::Result;
 
 /// redb's page size (BlazeDB never changes it).
@@ -179,34 +181,37 @@ impl Database {
         let raw = snap.raw()?;
         let mut collections = Vec::new();
         let mut index_count = 0u64;
+        // Every tree of the file, walked once: redb's table stats visit every page, and
+        // the collections, their indexes and the read-only estimate all read from here.
+        let mut trees: HashMap<String, (u64, redb::TableStats)> = HashMap::new();
+        for handle in raw.list_tables()? {
+            let name = handle.name().to_string();
+            let t = raw.open_untyped_table(handle)?;
+            trees.insert(name, (t.len()?, t.stats()?));
+        }
         let index_defs = match raw.open_table(INDEXES) {
             Ok(t) => Some(t),
             Err(redb::TableError::TableDoesNotExist(_)) => None,
             Err(e) => return Err(e.into()),
         };
         for (name, info) in read_catalog(raw)? {
-            let table_name = records_table_name(info.id);
-            let (stored, ts) = match raw.open_table(records_def(&table_name)) {
-                Ok(t) => (t.len()?, Some(t.stats()?)),
-                Err(redb::TableError::TableDoesNotExist(_)) => (0, None),
-                Err(e) => return Err(e.into()),
-            };
+            let (stored, ts) = trees
+                .get(&records_table_name(info.id))
+                .map_or((0, None), |(len, s)| (*len, Some(s)));
             let mut indexes = Vec::new();
             for def in match &index_defs {
                 Some(t) => crate::engine::indexes::list(t, info.id)?,
                 None => Vec::new(),
             } {
-                let (entries, space) = match raw.open_table(entries_def(&def.table_name())) {
-                    Ok(t) => (t.len()?, Some(t.stats()?)),
-                    Err(redb::TableError::TableDoesNotExist(_)) => (0, None),
-                    Err(e) => return Err(e.into()),
-                };
+                let (entries, space) = trees
+                    .get(&def.table_name())
+                    .map_or((0, None), |(len, s)| (*len, Some(s)));
                 indexes.push(IndexSpace {
                     name: def.name.clone(),
                     kind: kind_name(def.kind).to_string(),
                     entries,
-                    stored_bytes: space.as_ref().map_or(0, |s| s.stored_bytes()),
-                    page_bytes: space.as_ref().map_or(0, page_bytes),
+                    stored_bytes: space.map_or(0, |s| s.stored_bytes()),
+                    page_bytes: space.map_or(0, page_bytes),
                 });
             }
             index_count += indexes.len() as u64;
@@ -214,9 +219,9 @@ impl Database {
                 name,
                 records: stored.saturating_sub(info.soft_deleted),
                 soft_deleted: info.soft_deleted,
-                stored_bytes: ts.as_ref().map_or(0, |s| s.stored_bytes()),
-                pages: ts.as_ref().map_or(0, |s| s.leaf_pages() + s.branch_pages()),
-                page_bytes: ts.as_ref().map_or(0, page_bytes),
+                stored_bytes: ts.map_or(0, |s| s.stored_bytes()),
+                pages: ts.map_or(0, |s| s.leaf_pages() + s.branch_pages()),
+                page_bytes: ts.map_or(0, page_bytes),
                 indexes,
             });
         }
@@ -229,9 +234,7 @@ impl Database {
             let mut metadata = 0u64;
             let mut fragmented = 0u64;
             let mut height = 0u32;
-            for handle in raw.list_tables()? {
-                let t = raw.open_untyped_table(handle)?;
-                let s = t.stats()?;
+            for (_, s) in trees.values() {
                 leaf += s.leaf_pages();
                 branch += s.branch_pages();
                 stored += s.stored_bytes();
