@@ -348,6 +348,7 @@ impl EncInner {
         let Some((nonce, seq, tag)) = Self::block_head(phys) else {
             return Ok(None);
         };
+        // `tag` borrows `phys`; the body it authenticates is the rest of the same buffer.
         let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| self.unauthentic(block))?;
         let body = &mut phys[BLOCK_HEAD..];
         self.cipher
