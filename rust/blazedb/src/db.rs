@@ -192,16 +192,18 @@ impl Database {
             let db = match encryption {
                 Some(backend) => builder.open_read_only_with_backend(backend),
                 None => builder.open_read_only(path),
-            }
-            .map_err(|e| from_open_error(e, path))?;
+            };
+            end_repair(&enc_inner);
+            let db = db.map_err(|e| from_open_error(e, path))?;
             check_format_ro(&db)?;
             Handle::ReadOnly(db)
         } else {
             let db = match encryption {
                 Some(backend) => builder.create_with_backend(backend),
                 None => builder.create(path),
-            }
-            .map_err(|e| from_open_error(e, path))?;
+            };
+            end_repair(&enc_inner);
+            let db = db.map_err(|e| from_open_error(e, path))?;
             if registered.is_none() {
                 let id = file_id(path)?;
                 if !OPEN_FILES.lock().insert(id.clone()) {
@@ -211,7 +213,7 @@ impl Database {
                 }
                 registered = Some(id);
             }
-            if let Err(e) = init_format(&db, enc_inner.is_some()) {
+            if let Err(e) = init_format(&db, options.two_phase_commit) {
                 if let Some(id) = &registered {
                     OPEN_FILES.lock().remove(id);
                 }
@@ -221,7 +223,7 @@ impl Database {
         };
         let shared = Arc::new(Shared {
             path: path.to_path_buf(),
-            two_phase: enc_inner.is_some(),
+            two_phase: options.two_phase_commit,
             feed: Arc::new(Feed::new(options.feed_capacity)),
             options,
             closed: AtomicBool::new(false),
@@ -747,6 +749,14 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 }
 
 /// Writes the format marker into a new file, or checks it in an existing one.
+/// Ends the encrypted backend's crash-repair window (see `EncInner::repairing`): redb's
+/// open, the only code that repairs, has returned.
+fn end_repair(enc: &Option<Arc<EncInner>>) {
+    if let Some(enc) = enc {
+        enc.end_repair();
+    }
+}
+
 fn init_format(db: &redb::Database, two_phase: bool) -> Result<()> {
     {
         let rtxn = redb::ReadableDatabase::begin_read(db)?;

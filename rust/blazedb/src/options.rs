@@ -44,6 +44,7 @@ pub struct Options {
     pub(crate) secret: Option<Secret>,
     pub(crate) password_policy: bool,
     pub(crate) kdf: KdfParams,
+    pub(crate) two_phase_commit: bool,
 }
 
 impl Default for Options {
@@ -62,6 +63,7 @@ impl Default for Options {
             secret: None,
             password_policy: false,
             kdf: KdfParams::default(),
+            two_phase_commit: false,
         }
     }
 }
@@ -150,6 +152,16 @@ impl Options {
     /// Existing files keep the cost stored in them until the password is changed.
     pub fn kdf_params(mut self, params: KdfParams) -> Self {
         self.kdf = params;
+        self
+    }
+
+    /// Commits in two phases (default false): the data pages are synced before the header
+    /// that points at them is written, two syncs per durable commit instead of one. Without
+    /// it, a crash mid-commit is detected and rolled back by checking the newest commit's
+    /// pages at the next open (redb's "1PC+C"). redb recommends two phases when an attacker
+    /// may control the order in which pages reach the disk; see docs/SECURITY.md §5.
+    pub fn two_phase_commit(mut self, yes: bool) -> Self {
+        self.two_phase_commit = yes;
         self
     }
 

@@ -58,8 +58,8 @@ pub(crate) struct CatalogCache {
 /// State shared by a database handle and every transaction it started.
 pub(crate) struct Shared {
     pub(crate) path: std::path::PathBuf,
-    /// Encrypted files commit in two phases (data synced before the header points at it),
-    /// so a page that fails authentication is never a torn write (see docs/SECURITY.md).
+    /// Commit in two phases ([`crate::Options::two_phase_commit`]); otherwise redb's 1PC+C,
+    /// whose crash repair the encrypted backend supports (see docs/SECURITY.md §5).
     pub(crate) two_phase: bool,
     pub(crate) options: Options,
     pub(crate) feed: Arc<Feed>,

@@ -254,6 +254,14 @@ pub(crate) struct EncInner {
     /// touched, i.e. every block the committed state references.
     read_log: Mutex<Option<std::collections::HashSet<u64>>>,
     tracking: AtomicBool,
+    /// redb is opening a file whose last session crashed, and so is repairing it: it checks
+    /// every page the newest commit references against the checksums in its parents and, if
+    /// one fails, rolls back to the commit before. A block that fails authentication is
+    /// then handed to redb as a page of zeros, which fails that check (redb's walk reads
+    /// the page type first, and zero is no page type), instead of as an error, which would
+    /// stop the repair. Set only while `Database::open` runs redb's open; cleared by
+    /// [`EncInner::end_repair`] before any other read, so no answer ever sees such a page.
+    repairing: AtomicBool,
 }
 
 /// How to open an encrypted file.
@@ -511,6 +519,12 @@ impl EncInner {
         Ok((problems, failing))
     }
 
+    /// Ends the window in which failing blocks read as zeros (see [`EncInner::repairing`]);
+    /// called as soon as redb's open returns, whether it succeeded or not.
+    pub(crate) fn end_repair(&self) {
+        self.repairing.store(false, Ordering::SeqCst);
+    }
+
     /// Whether a session of this file ended without a clean close since the last
     /// [`Self::clear_torn_blocks`].
     pub(crate) fn crash_trace(&self) -> bool {
@@ -677,6 +691,7 @@ impl EncryptedBackend {
             crash_trace: AtomicBool::new(false),
             read_log: Mutex::new(None),
             tracking: AtomicBool::new(false),
+            repairing: AtomicBool::new(false),
         };
         {
             let mut ks = inner.keys.lock();
@@ -776,6 +791,9 @@ impl EncryptedBackend {
             crash_trace: AtomicBool::new(slot.state != STATE_CLEAN),
             read_log: Mutex::new(None),
             tracking: AtomicBool::new(false),
+            // STATE_OPEN: the last session did not close, so redb finds its "recovery
+            // required" flag set and repairs.
+            repairing: AtomicBool::new(slot.state == STATE_OPEN),
         };
         if blocks >= 1 {
             let copies = [inner.read_copy(0)?, inner.read_copy(1)?];
@@ -931,6 +949,11 @@ impl redb::StorageBackend for EncryptedBackend {
                     };
                     match opened {
                         Ok(Some(())) => {}
+                        // Crash repair (see `EncInner::repairing`): a page redb's checksum
+                        // walk will reject, so that it rolls back to the previous commit.
+                        Ok(None) | Err(_) if inner.repairing.load(Ordering::SeqCst) => {
+                            out[written..written + n].fill(0);
+                        }
                         // redb reads only pages it wrote, so an all-zero block under a
                         // read is a block someone blanked: an all-zero block carries no
                         // tag, and returning zeros would hand redb a page it never wrote
@@ -1281,6 +1304,104 @@ mod tests {
             *outcomes.entry(outcome).or_default() += 1;
         }
         assert!(outcomes.values().sum::<usize>() > 50, "{outcomes:?}");
+    }
+
+    /// Encrypted files commit like plain ones, in one phase with checksums (redb's 1PC+C):
+    /// a crash can leave the newest commit's header on disk without all of its pages. The
+    /// next open must roll that commit back, as redb does for a plain file, rather than
+    /// refuse the file: the missing or torn pages fail authentication, and during the
+    /// repair they read as pages redb's checksum walk rejects.
+    #[test]
+    fn a_torn_last_commit_rolls_back_to_the_one_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("torn-commit.blazedb");
+        let (db, _) = filled(&path);
+        let a = db.all("c").unwrap();
+        // Copies taken while the file is open carry the slot state of a session that
+        // never closed, as a crash leaves it.
+        let s1 = std::fs::read(&path).unwrap();
+        db.insert_many(
+            "c",
+            (0..500)
+                .map(|i| {
+                    Record::new()
+                        .with("b", i as i64)
+                        .with("pad", "b".repeat(200))
+                })
+                .collect(),
+        )
+        .unwrap();
+        let ab = db.all("c").unwrap();
+        let (referenced, _) = layout(&db);
+        let s2 = std::fs::read(&path).unwrap();
+        db.close().unwrap();
+
+        let start = block_offset(1) as usize;
+        let changed: Vec<std::ops::Range<usize>> = (0..(s2.len() - start) / PHYS_BLOCK as usize)
+            .map(|i| start + i * PHYS_BLOCK as usize..start + (i + 1) * PHYS_BLOCK as usize)
+            .filter(|r| s1.get(r.clone()) != Some(&s2[r.clone()]))
+            .collect();
+        assert!(changed.len() > 10, "{} blocks changed", changed.len());
+        // B's header reached the disk, its pages did not (those past the old end are holes).
+        let mut lost = s2.clone();
+        for r in &changed {
+            match s1.get(r.clone()) {
+                Some(old) => lost[r.clone()].copy_from_slice(old),
+                None => lost[r.clone()].fill(0),
+            }
+        }
+        // All of B's pages reached the disk but one its tree references, torn halfway.
+        let mut torn = s2.clone();
+        let r = changed
+            .iter()
+            .find(|r| referenced.contains(&((r.start - start) as u64 / PHYS_BLOCK + 1)))
+            .expect("commit B wrote a page its tree references")
+            .clone();
+        let half = r.start + PHYS_BLOCK as usize / 2..r.end;
+        match s1.get(half.clone()) {
+            Some(old) => torn[half.clone()].copy_from_slice(old),
+            None => torn[half].fill(0),
+        }
+        for (name, bytes, expected) in [
+            ("lost", &lost, &a),
+            ("torn", &torn, &a),
+            ("whole", &s2, &ab),
+        ] {
+            let p = dir.path().join(format!("{name}.blazedb"));
+            std::fs::write(&p, bytes).unwrap();
+            let db = Database::open(&p, options())
+                .unwrap_or_else(|e| panic!("{name}: open failed with {e:?}"));
+            assert!(
+                !db.enc_inner_for_tests()
+                    .unwrap()
+                    .repairing
+                    .load(Ordering::SeqCst)
+            );
+            let seen = db.all("c").unwrap();
+            assert!(
+                &seen == expected,
+                "{name}: {} records, expected {} (A has {})",
+                seen.len(),
+                expected.len(),
+                a.len()
+            );
+            assert!(db.check_integrity().unwrap(), "{name}");
+            assert_eq!(
+                db.verify_encryption().unwrap(),
+                Vec::<String>::new(),
+                "{name}"
+            );
+            db.insert("c", Record::new().with("after", true)).unwrap();
+            db.close().unwrap();
+            let db = Database::open(&p, options()).unwrap();
+            assert_eq!(db.count("c").unwrap(), expected.len() as u64 + 1, "{name}");
+            assert_eq!(
+                db.verify_encryption().unwrap(),
+                Vec::<String>::new(),
+                "{name}"
+            );
+            db.close().unwrap();
+        }
     }
 
     fn replay_case(p: &Path, k: u64, expected: &[Record]) -> &'static str {
