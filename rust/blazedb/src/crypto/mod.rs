@@ -119,8 +119,17 @@ impl Secret {
                     argon_params,
                 );
                 let mut out = Zeroizing::new([0u8; 32]);
+                // Our own working memory, wiped on drop: `hash_password_into` frees its
+                // blocks unwiped, and the last of them yields the key with one hash.
+                let mut memory =
+                    Zeroizing::new(vec![argon2::Block::default(); argon.params().block_count()]);
                 argon
-                    .hash_password_into(p.as_bytes(), salt, out.as_mut())
+                    .hash_password_into_with_memory(
+                        p.as_bytes(),
+                        salt,
+                        out.as_mut(),
+                        memory.as_mut_slice(),
+                    )
                     .map_err(|e| Error::InvalidInput(format!("key derivation: {e}")))?;
                 Ok(out)
             }
@@ -156,4 +165,38 @@ pub(crate) fn check_policy(secret: &Secret) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key must stay what the crate's own `hash_password_into` gives: files written
+    /// before the working memory became ours were keyed with it.
+    #[test]
+    fn derive_kek_matches_argon2id_with_its_own_memory() {
+        let params = KdfParams {
+            memory_kib: 8 * 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let salt = [9u8; 16];
+        let ours = Secret::Password(Zeroizing::new("Correct-Horse-42".to_string()))
+            .derive_kek(&salt, &params)
+            .unwrap();
+        let argon = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(8 * 1024, 1, 1, Some(32)).unwrap(),
+        );
+        let mut theirs = [0u8; 32];
+        argon
+            .hash_password_into(b"Correct-Horse-42", &salt, &mut theirs)
+            .unwrap();
+        assert_eq!(*ours, theirs);
+        let other = Secret::Password(Zeroizing::new("Correct-Horse-43".to_string()))
+            .derive_kek(&salt, &params)
+            .unwrap();
+        assert_ne!(*other, theirs);
+    }
 }
