@@ -1036,7 +1036,9 @@ impl redb::StorageBackend for EncryptedBackend {
             let last = (end - 1) / page;
             let count = last - first + 1;
             let mut phys = vec![0u8; (count * PHYS_BLOCK) as usize];
-            let mut scratch = Zeroizing::new(vec![0u8; PAGE]);
+            // Only partial blocks need plaintext scratch space. Made on demand: a wiped
+            // 4 KiB buffer per call is a volatile byte loop, about as dear as a seal.
+            let mut scratch: Option<Zeroizing<Vec<u8>>> = None;
             for (i, p) in phys.chunks_mut(PHYS_BLOCK as usize).enumerate() {
                 let k = first + i as u64;
                 let block_start = k * page;
@@ -1048,14 +1050,16 @@ impl redb::StorageBackend for EncryptedBackend {
                 } else {
                     // A partial block: read, patch, re-encrypt. redb writes whole pages
                     // outside the header, so this path exists for safety, not speed.
-                    let mut old = vec![0u8; PHYS_BLOCK as usize];
+                    // Decrypted in place, so wiped on drop like the scratch.
+                    let mut old = Zeroizing::new(vec![0u8; PHYS_BLOCK as usize]);
                     read_at(&inner.file, &mut old, block_offset(k))?;
+                    let scratch = scratch.get_or_insert_with(|| Zeroizing::new(vec![0u8; PAGE]));
                     match inner.open_block(k, &mut old)? {
                         Some((_, plain)) => scratch.copy_from_slice(plain),
                         None => scratch.fill(0),
                     }
                     scratch[from..to].copy_from_slice(&data[consumed..consumed + n]);
-                    inner.seal(k, 0, &scratch, p)?;
+                    inner.seal(k, 0, scratch, p)?;
                 }
                 consumed += n;
             }
@@ -1125,6 +1129,39 @@ mod tests {
     /// A SIGKILL can tear a block an uncommitted transaction was writing; that block is
     /// free space. The crash trace (a slot state only the key holder can set) plus redb's
     /// walk tell it from tampering: torn free blocks are resealed, damage is reported.
+    /// redb writes whole pages past the header, so the read-patch-reseal path for part of
+    /// a block is reached only from here: it must keep the rest of the block and stay
+    /// authenticated.
+    #[test]
+    fn a_partial_block_write_keeps_the_rest_of_the_block() {
+        use redb::StorageBackend;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("partial.bin");
+        let secret = Secret::Key(Zeroizing::new([5u8; 32]));
+        let how = EncOpen {
+            secret: &secret,
+            create: true,
+            read_only: false,
+            kdf: KdfParams::default(),
+        };
+        let b = EncryptedBackend::open(&path, how).unwrap();
+        let page = PAGE as u64;
+        let whole: Vec<u8> = (0..2 * PAGE).map(|i| (i % 251) as u8).collect();
+        b.write(page, &whole).unwrap();
+        // Straddles the end of block 1 and the start of block 2.
+        b.write(page + 4000, &[0xEE; 200]).unwrap();
+        // Into a never-written block: the rest of it reads as zeros.
+        b.write(3 * page + 10, &[0xAB; 5]).unwrap();
+        // The file ends where the last write did.
+        let mut got = vec![0u8; 2 * PAGE + 15];
+        b.read(page, &mut got).unwrap();
+        let mut want = whole.clone();
+        want[4000..4200].fill(0xEE);
+        want.extend([0u8; 15]);
+        want[2 * PAGE + 10..2 * PAGE + 15].fill(0xAB);
+        assert_eq!(got, want);
+    }
+
     #[test]
     fn torn_free_blocks_after_a_crash_are_cleared_and_damage_is_not() {
         let dir = tempfile::tempdir().unwrap();
