@@ -1126,9 +1126,6 @@ mod tests {
         (referenced, blocks)
     }
 
-    /// A SIGKILL can tear a block an uncommitted transaction was writing; that block is
-    /// free space. The crash trace (a slot state only the key holder can set) plus redb's
-    /// walk tell it from tampering: torn free blocks are resealed, damage is reported.
     /// redb writes whole pages past the header, so the read-patch-reseal path for part of
     /// a block is reached only from here: it must keep the rest of the block and stay
     /// authenticated.
@@ -1162,6 +1159,9 @@ mod tests {
         assert_eq!(got, want);
     }
 
+    /// A SIGKILL can tear a block an uncommitted transaction was writing; that block is
+    /// free space. The crash trace (a slot state only the key holder can set) plus redb's
+    /// walk tell it from tampering: torn free blocks are resealed, damage is reported.
     #[test]
     fn torn_free_blocks_after_a_crash_are_cleared_and_damage_is_not() {
         let dir = tempfile::tempdir().unwrap();
