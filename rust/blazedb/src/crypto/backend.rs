@@ -1050,13 +1050,12 @@ impl redb::StorageBackend for EncryptedBackend {
                 } else {
                     // A partial block: read, patch, re-encrypt. redb writes whole pages
                     // outside the header, so this path exists for safety, not speed.
-                    // Decrypted in place, so wiped on drop like the scratch.
-                    let mut old = Zeroizing::new(vec![0u8; PHYS_BLOCK as usize]);
+                    let mut old = vec![0u8; PHYS_BLOCK as usize];
                     read_at(&inner.file, &mut old, block_offset(k))?;
                     let scratch = scratch.get_or_insert_with(|| Zeroizing::new(vec![0u8; PAGE]));
-                    match inner.open_block(k, &mut old)? {
-                        Some((_, plain)) => scratch.copy_from_slice(plain),
-                        None => scratch.fill(0),
+                    // Straight into the wiped scratch: `old` keeps only ciphertext.
+                    if !inner.open_block_into(k, &old, scratch)? {
+                        scratch.fill(0);
                     }
                     scratch[from..to].copy_from_slice(&data[consumed..consumed + n]);
                     inner.seal(k, 0, scratch, p)?;
